@@ -1,0 +1,145 @@
+"""`flask users …`: the admins' door onto the same rules as the API (SPEC §7)."""
+import sys
+
+import click
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+
+from app import tokens, users
+from app.errors import ApiError
+from app.importer import import_users
+from app.schemas import describe_errors, import_row_schema
+from app.tokens import PLATFORM_NAMES
+
+users_cli = AppGroup("users", help="Register, inspect and remove users.")
+
+platform_option = click.option(
+    "--platform",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Platform number: " + ", ".join(f"{n} {name}" for n, name in PLATFORM_NAMES.items()),
+)
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@users_cli.command("create")
+@click.argument("user_id")
+@click.option("--nickname", required=True)
+@click.option("--face-url")
+@click.option("--gender", type=int)
+@click.option("--phone-number")
+@click.option("--birth", type=int)
+@click.option("--email")
+@click.option("--ex")
+@click.option("--operation-id", default="cli", show_default=True)
+def create_command(user_id, nickname, face_url, gender, phone_number, birth, email, ex, operation_id):
+    """Register USER_ID, with the same rules as /auth/user_register."""
+    row = {
+        "userID": user_id,
+        "nickname": nickname,
+        "faceURL": face_url,
+        "gender": gender,
+        "phoneNumber": phone_number,
+        "birth": birth,
+        "email": email,
+        "ex": ex,
+        "operationID": operation_id,
+    }
+    try:
+        profile = import_row_schema.load_wire(row)
+    except ValidationError as exc:
+        fail(describe_errors(exc.messages))
+    profile.pop("operation_id", None)
+    try:
+        users.register(profile, operation_id)
+    except ApiError as exc:
+        fail(exc.message)
+    click.echo(f"created {user_id}")
+
+
+@users_cli.command("import")
+@click.argument("source", type=click.File("rb"))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["auto", "csv", "jsonl"]),
+    default="auto",
+    show_default=True,
+    help="auto: JSON Lines when the first character is '{', else CSV.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+def import_command(source, file_format, batch_size):
+    """Import users from a CSV (header row of field names) or JSON Lines FILE; '-' is stdin."""
+    if sys.stderr.isatty() and source.seekable():
+        size = source.seek(0, 2) - source.seek(0)
+        with click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
+            summary = import_users(source, file_format, batch_size, on_progress=bar.update)
+    else:
+        summary = import_users(source, file_format, batch_size)
+    click.echo(
+        f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}"
+    )
+    for line, reason in summary.invalid:
+        click.echo(f"  line {line}: {reason}", err=True)
+    if summary.invalid_count > len(summary.invalid):
+        click.echo(f"  ... and {summary.invalid_count - len(summary.invalid)} more invalid rows", err=True)
+    if summary.invalid_count:
+        sys.exit(1)
+
+
+@users_cli.command("token")
+@click.argument("user_id")
+@platform_option
+def token_command(user_id, platform):
+    """Print a login token for a registered USER_ID."""
+    try:
+        user = users.get_user(user_id)
+    except ApiError as exc:
+        fail(f"{user_id}: {exc.message}")
+    click.echo(tokens.issue_token(user.user_id, platform).token)
+
+
+@users_cli.command("list")
+def list_command():
+    """Print every userID, one a line, in order."""
+    for user in users.iter_users():
+        click.echo(user.user_id)
+
+
+@users_cli.command("show")
+@click.argument("user_id")
+def show_command(user_id):
+    """Print a user's stored profile."""
+    try:
+        user = users.get_user(user_id)
+    except ApiError as exc:
+        fail(f"{user_id}: {exc.message}")
+    for label, value in [
+        ("userID", user.user_id),
+        ("nickname", user.nickname),
+        ("faceURL", user.face_url),
+        ("gender", user.gender),
+        ("phoneNumber", user.phone_number),
+        ("birth", user.birth),
+        ("email", user.email),
+        ("ex", user.ex),
+        ("operationID", user.operation_id),
+        ("createdAt", f"{user.created_at.isoformat(timespec='seconds')}Z"),
+    ]:
+        click.echo(f"{label:12} {value}")
+
+
+@users_cli.command("delete")
+@click.argument("user_id")
+@click.confirmation_option(prompt="Delete this user?")
+def delete_command(user_id):
+    """Delete USER_ID."""
+    try:
+        users.delete_user(user_id)
+    except ApiError as exc:
+        fail(f"{user_id}: {exc.message}")
+    click.echo(f"deleted {user_id}")

@@ -1,0 +1,173 @@
+"""Bulk import of users from CSV or JSON Lines, streamed in batches (SPEC §7).
+
+Every row is validated with the schema of /auth/user_register; rows whose
+userID exists are skipped, never overwritten. Memory stays flat however long
+the file is: one batch of rows at a time.
+"""
+import csv
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from marshmallow import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import mysql, sqlite
+
+from app import gojson
+from app.database import retry_transient
+from app.extensions import db
+from app.models import User, utc_now
+from app.schemas import describe_errors, import_row_schema
+
+INTEGER_COLUMNS = {"gender", "birth"}
+INTEGER_TEXT = re.compile(r"-?[0-9]+")
+DEFAULT_OPERATION_ID = "import"
+KEPT_INVALID_LINES = 1000
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    existing: int = 0
+    invalid_count: int = 0
+    # (line number, reason) of the first invalid rows; the count has them all.
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+    def add_invalid(self, line: int, reason: str) -> None:
+        self.invalid_count += 1
+        if len(self.invalid) < KEPT_INVALID_LINES:
+            self.invalid.append((line, reason))
+
+
+Row = dict | str  # a row's fields, or why it could not be read
+
+
+def read_csv(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
+    """Rows of a CSV file with a header; numbers are the rows' first lines (header = 1)."""
+    reader = csv.DictReader(lines, restkey="\0extra")
+    last_line = 1
+    for record in reader:
+        first_line, last_line = last_line + 1, reader.line_num
+        if "\0extra" in record:
+            yield first_line, "more cells than the header has names"
+            continue
+        yield first_line, {key: _csv_value(key, value) for key, value in record.items()}
+
+
+def _csv_value(key: str, value: str | None):
+    if value is None or value == "":
+        return None  # absent, as null is in JSON
+    if gojson.fold_key(key) in INTEGER_COLUMNS and INTEGER_TEXT.fullmatch(value):
+        return int(value)
+    return value
+
+
+def read_json_lines(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = gojson.loads(line.encode("utf-8"))
+        except ValueError as exc:
+            yield number, str(exc).replace("body", "line", 1)
+            continue
+        yield number, row if isinstance(row, dict) else "line is not a JSON object"
+
+
+def read_rows(source: BinaryIO, file_format: str) -> Iterator[tuple[int, Row]]:
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="strict", newline="")
+    first = text.readline()
+    lines = itertools.chain([first], text)
+    if file_format == "auto":
+        file_format = "jsonl" if first.lstrip().startswith("{") else "csv"
+    return read_json_lines(lines) if file_format == "jsonl" else read_csv(lines)
+
+
+def _insert_ignoring_duplicates():
+    """INSERT that skips rows whose userID a concurrent writer stored meanwhile."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(User).on_conflict_do_nothing(index_elements=["user_id"])
+    if dialect in ("mysql", "mariadb"):
+        statement = mysql.insert(User)
+        return statement.on_duplicate_key_update(user_id=statement.inserted.user_id)
+    return insert(User)
+
+
+def store_batch(profiles: list[dict]) -> int:
+    """Insert the profiles whose userID is new; returns how many were inserted."""
+    unique = {}
+    for profile in profiles:
+        unique.setdefault(profile["user_id"], profile)
+
+    def insert_new() -> int:
+        existing = set(
+            db.session.execute(select(User.user_id).where(User.user_id.in_(list(unique)))).scalars()
+        )
+        now = utc_now()
+        rows = [
+            {
+                "face_url": "",
+                "gender": 0,
+                "phone_number": "",
+                "birth": 0,
+                "email": "",
+                "ex": "",
+                "operation_id": DEFAULT_OPERATION_ID,
+                "created_at": now,
+                **profile,
+            }
+            for user_id, profile in unique.items()
+            if user_id not in existing
+        ]
+        if rows:
+            db.session.execute(_insert_ignoring_duplicates(), rows)
+        db.session.commit()
+        return len(rows)
+
+    return retry_transient(insert_new)
+
+
+def import_users(
+    source: BinaryIO,
+    file_format: str = "auto",
+    batch_size: int = 1000,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Validate and store every row of `source`; a batch is committed as a whole."""
+    summary = ImportSummary()
+    batch: list[dict] = []
+    position = 0
+    line = 0
+
+    def flush() -> None:
+        nonlocal position
+        created = store_batch(batch)
+        summary.created += created
+        summary.existing += len(batch) - created
+        batch.clear()
+        if on_progress is not None and source.seekable():
+            on_progress(source.tell() - position)
+            position = source.tell()
+
+    try:
+        for line, row in read_rows(source, file_format):
+            if isinstance(row, str):
+                summary.add_invalid(line, row)
+                continue
+            try:
+                batch.append(import_row_schema.load_wire(row))
+            except ValidationError as exc:
+                summary.add_invalid(line, describe_errors(exc.messages))
+                continue
+            if len(batch) >= batch_size:
+                flush()
+    except UnicodeDecodeError as exc:
+        # The rest of the file cannot be read: report where it stopped.
+        summary.add_invalid(line + 1, f"not valid UTF-8 ({exc.reason}); the rest of the file was not read")
+    if batch:
+        flush()
+    return summary

@@ -1,0 +1,48 @@
+"""Typed SQLAlchemy models.
+
+User IDs are compared exactly on every backend: on MySQL/MariaDB the column
+uses utf8mb4 with a binary collation, so `Bob`, `bob` and `BOB` are three users
+(MySQL's default collations would fold them into one, as OpenIM does).
+"""
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, DateTime, SmallInteger, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+USER_ID_LENGTH = 64
+
+
+def exact_string(length: int) -> String:
+    """VARCHAR compared byte for byte: utf8mb4_bin on MySQL, SQLite's default BINARY."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+    user_id: Mapped[str] = mapped_column(exact_string(USER_ID_LENGTH), primary_key=True)
+    nickname: Mapped[str] = mapped_column(String(64))
+    face_url: Mapped[str] = mapped_column(String(1024), default="")
+    gender: Mapped[int] = mapped_column(SmallInteger, default=0)
+    phone_number: Mapped[str] = mapped_column(String(32), default="")
+    birth: Mapped[int] = mapped_column(BigInteger, default=0)
+    email: Mapped[str] = mapped_column(String(64), default="")
+    ex: Mapped[str] = mapped_column(String(1024), default="")
+    # The operationID of the request that created the user: a second request
+    # with the same one is a retry and succeeds again (SPEC §2).
+    operation_id: Mapped[str] = mapped_column(String(64))
+    # Naive UTC.
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+
+    def __repr__(self) -> str:
+        return f"<User {self.user_id!r}>"

@@ -1,0 +1,20 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Each setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("OPENIM_BIND", "127.0.0.1:10000")
+worker_class = "sync"
+# Sync workers spend most of their time in the CPU (JSON, HMAC) and in short
+# database calls: two per core keeps the cores busy while one waits.
+workers = int(os.environ.get("OPENIM_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Access log to stderr: who, what route, status, size, time. Never bodies,
+# headers or query strings, so that neither secrets nor tokens are logged.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
