@@ -1,5 +1,7 @@
 """`flask users …`: the admins' door onto the same rules as the API (SPEC §7)."""
 import sys
+import time
+import uuid
 
 import click
 from flask.cli import AppGroup
@@ -13,12 +15,13 @@ from app.tokens import PLATFORM_NAMES
 
 users_cli = AppGroup("users", help="Register, inspect and remove users.")
 
+PLATFORM_HELP = "Platform number: " + ", ".join(f"{n} {name}" for n, name in PLATFORM_NAMES.items())
 platform_option = click.option(
     "--platform",
     type=click.IntRange(1, 9),
     default=1,
     show_default=True,
-    help="Platform number: " + ", ".join(f"{n} {name}" for n, name in PLATFORM_NAMES.items()),
+    help=PLATFORM_HELP,
 )
 
 
@@ -35,9 +38,15 @@ def fail(message: str) -> None:
 @click.option("--birth", type=int)
 @click.option("--email")
 @click.option("--ex")
-@click.option("--operation-id", default="cli", show_default=True)
+@click.option(
+    "--operation-id",
+    help="Stored with the user; creating again with the same one is a retry, not an error. "
+    "Default: a fresh one, so an existing USER_ID is an error.",
+)
 def create_command(user_id, nickname, face_url, gender, phone_number, birth, email, ex, operation_id):
     """Register USER_ID, with the same rules as /auth/user_register."""
+    if operation_id is None:
+        operation_id = f"cli-{uuid.uuid4().hex}"
     row = {
         "userID": user_id,
         "nickname": nickname,
@@ -54,11 +63,15 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
     except ValidationError as exc:
         fail(describe_errors(exc.messages))
     profile.pop("operation_id", None)
+    existed = users.find_user(profile["user_id"]) is not None
     try:
         users.register(profile, operation_id)
     except ApiError as exc:
-        fail(exc.message)
-    click.echo(f"created {user_id}")
+        fail(f"{user_id}: {exc.message}")
+    if existed:
+        click.echo(f"{user_id} was already created with operationID {operation_id}: unchanged")
+    else:
+        click.echo(f"created {user_id}")
 
 
 @users_cli.command("import")
@@ -103,6 +116,24 @@ def token_command(user_id, platform):
     click.echo(tokens.issue_token(user.user_id, platform).token)
 
 
+@users_cli.command("kick")
+@click.argument("user_id")
+@click.option("--platform", type=click.IntRange(1, 9), help=PLATFORM_HELP + ". Default: every platform.")
+def kick_command(user_id, platform):
+    """Kick USER_ID's tokens issued so far: they stop being valid at once, on every instance."""
+    try:
+        user = users.get_user(user_id)
+    except ApiError as exc:
+        fail(f"{user_id}: {exc.message}")
+    kicked = tokens.kick_tokens(user.user_id, platform)
+    where = "every platform" if platform is None else PLATFORM_NAMES[platform]
+    click.echo(f"kicked {kicked} token record(s) of {user_id} on {where}")
+
+
+def utc_time(unix_seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_seconds))
+
+
 @users_cli.command("list")
 def list_command():
     """Print every userID, one a line, in order."""
@@ -113,7 +144,7 @@ def list_command():
 @users_cli.command("show")
 @click.argument("user_id")
 def show_command(user_id):
-    """Print a user's stored profile."""
+    """Print a user's stored profile and live tokens per platform (never the tokens)."""
     try:
         user = users.get_user(user_id)
     except ApiError as exc:
@@ -131,6 +162,14 @@ def show_command(user_id):
         ("createdAt", f"{user.created_at.isoformat(timespec='seconds')}Z"),
     ]:
         click.echo(f"{label:12} {value}")
+    live = tokens.live_tokens(user.user_id)
+    if not live:
+        click.echo(f"{'tokens':12} none live")
+    for entry in live:
+        click.echo(
+            f"{'tokens':12} {PLATFORM_NAMES[entry.platform]}: {entry.count} live,"
+            f" the last until {utc_time(entry.last_expires_at)}"
+        )
 
 
 @users_cli.command("delete")

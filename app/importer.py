@@ -45,12 +45,46 @@ class ImportSummary:
 Row = dict | str  # a row's fields, or why it could not be read
 
 
+class _CountedLines:
+    """Iterates over lines, remembering where the current record's first non-blank line was."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self.number = 0
+        self.record_start: int | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        # csv skips blank lines between records, so a record starts at the first other one.
+        if self.record_start is None and line.strip("\r\n"):
+            self.record_start = self.number
+        return line
+
+
 def read_csv(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
     """Rows of a CSV file with a header; numbers are the rows' first lines (header = 1)."""
-    reader = csv.DictReader(lines, restkey="\0extra")
-    last_line = 1
-    for record in reader:
-        first_line, last_line = last_line + 1, reader.line_num
+    counted = _CountedLines(lines)
+    reader = csv.DictReader(counted, restkey="\0extra")
+    try:
+        reader.fieldnames  # reads the header
+    except csv.Error as exc:
+        yield 1, f"header is not valid CSV: {exc}"
+        return
+    while True:
+        counted.record_start = None
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader starts afresh on the next line, so the rest of the file is still read.
+            yield counted.record_start or counted.number, f"not valid CSV: {exc}"
+            continue
+        first_line = counted.record_start or counted.number
         if "\0extra" in record:
             yield first_line, "more cells than the header has names"
             continue
@@ -70,7 +104,8 @@ def read_json_lines(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
         if not line.strip():
             continue
         try:
-            row = gojson.loads(line.encode("utf-8"))
+            # Back to the bytes as in the file, so that bad UTF-8 is reported on its line.
+            row = gojson.loads(line.encode("utf-8", "surrogateescape"))
         except ValueError as exc:
             yield number, str(exc).replace("body", "line", 1)
             continue
@@ -78,23 +113,34 @@ def read_json_lines(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
 
 
 def read_rows(source: BinaryIO, file_format: str) -> Iterator[tuple[int, Row]]:
-    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="strict", newline="")
-    first = text.readline()
-    lines = itertools.chain([first], text)
-    if file_format == "auto":
-        file_format = "jsonl" if first.lstrip().startswith("{") else "csv"
-    return read_json_lines(lines) if file_format == "jsonl" else read_csv(lines)
+    """(line number, row) for every record of `source`, read lazily.
+
+    Bytes that are not UTF-8 become lone surrogates, which the schema refuses
+    for the field they are in, so a bad byte costs one row, not the rest of the file.
+    """
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        first = text.readline()
+        lines = itertools.chain([first], text)
+        if file_format == "auto":
+            file_format = "jsonl" if first.lstrip().startswith("{") else "csv"
+        yield from read_json_lines(lines) if file_format == "jsonl" else read_csv(lines)
+    finally:
+        # Without this, the wrapper closes `source` when it is garbage collected.
+        text.detach()
 
 
 def _insert_ignoring_duplicates():
     """INSERT that skips rows whose userID a concurrent writer stored meanwhile."""
+    # On the table, not the mapped class: a Core executemany, without the ORM's bulk path.
+    users = User.__table__
     dialect = db.session.get_bind().dialect.name
     if dialect == "sqlite":
-        return sqlite.insert(User).on_conflict_do_nothing(index_elements=["user_id"])
+        return sqlite.insert(users).on_conflict_do_nothing(index_elements=["user_id"])
     if dialect in ("mysql", "mariadb"):
-        statement = mysql.insert(User)
+        statement = mysql.insert(users)
         return statement.on_duplicate_key_update(user_id=statement.inserted.user_id)
-    return insert(User)
+    return insert(users)
 
 
 def store_batch(profiles: list[dict]) -> int:
@@ -141,7 +187,6 @@ def import_users(
     summary = ImportSummary()
     batch: list[dict] = []
     position = 0
-    line = 0
 
     def flush() -> None:
         nonlocal position
@@ -153,21 +198,17 @@ def import_users(
             on_progress(source.tell() - position)
             position = source.tell()
 
-    try:
-        for line, row in read_rows(source, file_format):
-            if isinstance(row, str):
-                summary.add_invalid(line, row)
-                continue
-            try:
-                batch.append(import_row_schema.load_wire(row))
-            except ValidationError as exc:
-                summary.add_invalid(line, describe_errors(exc.messages))
-                continue
-            if len(batch) >= batch_size:
-                flush()
-    except UnicodeDecodeError as exc:
-        # The rest of the file cannot be read: report where it stopped.
-        summary.add_invalid(line + 1, f"not valid UTF-8 ({exc.reason}); the rest of the file was not read")
+    for line, row in read_rows(source, file_format):
+        if isinstance(row, str):
+            summary.add_invalid(line, row)
+            continue
+        try:
+            batch.append(import_row_schema.load_wire(row))
+        except ValidationError as exc:
+            summary.add_invalid(line, describe_errors(exc.messages))
+            continue
+        if len(batch) >= batch_size:
+            flush()
     if batch:
         flush()
     return summary

@@ -24,7 +24,7 @@ def test_unknown_route_is_404_envelope(client):
 
 
 @pytest.mark.parametrize("route", ROUTES)
-@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch", "options"])
 def test_wrong_method_is_405_envelope(client, route, method):
     assert_envelope(getattr(client, method)(route), 405, 405)
 
@@ -87,7 +87,7 @@ def test_server_error_envelope_names_the_operation(make_app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom with internals")
 
-    monkeypatch.setattr("app.users.register", broken)
+    monkeypatch.setattr("app.users.register_and_issue_token", broken)
     response = app.test_client().post("/auth/user_register", json=MINIMAL_BODY)
     answer = assert_envelope(response, 500, 500)
     assert "op1" in answer["errMsg"]
