@@ -1,11 +1,12 @@
-"""The wire rules of SPEC §2–§3 as marshmallow schemas.
+"""The wire rules of SPEC §2–§3 and §9–§10 as marshmallow schemas.
 
 Loaded dicts use the Python attribute names (`user_id`, `face_url`, ...); the
 JSON keys (`userID`, `faceURL`, ...) are the fields' data keys.
 """
+import re
 import unicodedata
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate, validates_schema
 
 from app.gojson import fold_key
 from app.tokens import PLATFORM_NAMES
@@ -14,12 +15,15 @@ from app.tokens import PLATFORM_NAMES
 ALIASES = {"phonenum": "phoneNumber"}
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class Text(fields.String):
     """A string that can be stored and encoded: no lone UTF-16 surrogates."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if any("\ud800" <= char <= "\udfff" for char in text):
+        if LONE_SURROGATE.search(text):
             raise ValidationError("Not valid Unicode (lone surrogate).")
         return text
 
@@ -31,6 +35,11 @@ class StrictInteger(fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+# The field classes whose deserialization the fast path of WireSchema.load_wire
+# repeats: the Python type they accept as is.
+FAST_PATH_TYPES = {Text: str, StrictInteger: int}
 
 
 def validate_user_id(user_id: str) -> None:
@@ -76,12 +85,15 @@ class WireSchema(Schema):
         super().__init__(**kwargs)
         self._key_for = {fold_key(f.data_key or name): f.data_key or name for name, f in self.fields.items()}
         self._key_for.update({alias: key for alias, key in ALIASES.items() if key in self._key_for.values()})
+        # Keys spelled as declared, the usual case, skip the folding.
+        self._declared_keys = {key: key for key in self._key_for.values()}
         self._optional_keys = {f.data_key or name for name, f in self.fields.items() if not f.required}
+        self._fast_fields = self._derive_fast_fields()
 
     def load_wire(self, body: dict, operation_id_header: str | None = None) -> dict:
         data = {}
         for key, value in body.items():
-            canonical = self._key_for.get(fold_key(key))
+            canonical = self._declared_keys.get(key) or self._key_for.get(fold_key(key))
             if canonical is not None:
                 data[canonical] = value
         for key in self._optional_keys:
@@ -89,7 +101,49 @@ class WireSchema(Schema):
                 del data[key]
         if operation_id_header is not None and "operationID" in self._key_for.values():
             data.setdefault("operationID", operation_id_header)
+        if self._fast_fields is not None:
+            loaded = self._load_valid_fast(data)
+            if loaded is not None:
+                return loaded
         return self.load(data)
+
+    # marshmallow's load costs tens of µs per field, most of it bookkeeping for
+    # the error messages of invalid input. Input that passes the same checks
+    # (each field's type, then its very validators) is loaded by the plain loop
+    # of _load_valid_fast; anything else goes to marshmallow, which decides and
+    # words the error. tests/test_schemas.py holds the two to the same answers.
+    def _derive_fast_fields(self) -> list[tuple[str, str, type, bool, list]] | None:
+        """(data key, attribute, Python type, required, validators) per field; None when not derivable."""
+        # Schema-level hooks (validates_schema, pre_load, ...) are marshmallow's alone.
+        if any(self._hooks.values()):
+            return None
+        derived = []
+        for name, field in self.load_fields.items():
+            kind = FAST_PATH_TYPES.get(type(field))
+            if kind is None or field.load_default is not missing or field.allow_none:
+                return None
+            derived.append((field.data_key or name, field.attribute or name, kind, field.required, field.validators))
+        return derived
+
+    def _load_valid_fast(self, data: dict) -> dict | None:
+        """`data` loaded as marshmallow would load it, or None when any field is not plainly valid."""
+        loaded = {}
+        for key, attribute, kind, required, validators in self._fast_fields:
+            if key not in data:
+                if required:
+                    return None
+                continue
+            value = data[key]
+            if type(value) is not kind or (kind is str and LONE_SURROGATE.search(value)):
+                return None
+            try:
+                # As marshmallow, a validator that returns False refuses the value.
+                if any(validator(value) is False for validator in validators):
+                    return None
+            except ValidationError:
+                return None
+            loaded[attribute] = value
+        return loaded
 
 
 class ProfileSchema(WireSchema):
@@ -126,9 +180,87 @@ class UserTokenSchema(WireSchema, SecretMixin):
     operation_id = operation_id_field()
 
 
+class OptionalSecretMixin(Schema):
+    """Routes that take either body `secret` or header `token` (SPEC §9, §10)."""
+
+    secret = Text(validate=length(None, 256))
+
+
+def user_id_list_field(data_key: str, maximum: int) -> fields.List:
+    return fields.List(
+        Text(validate=[length(1, 64), validate_user_id]),
+        data_key=data_key,
+        required=True,
+        validate=validate.Length(max=maximum),
+    )
+
+
+class ParseTokenSchema(WireSchema):
+    operation_id = operation_id_field()
+
+
+class ForceLogoutSchema(WireSchema, OptionalSecretMixin):
+    platform = platform_field()
+    from_user_id = Text(data_key="fromUserID", required=True, validate=[length(1, 64), validate_user_id])
+    operation_id = operation_id_field()
+
+
+class GetUsersInfoSchema(WireSchema, OptionalSecretMixin):
+    user_ids = user_id_list_field("userIDList", 1000)
+    operation_id = operation_id_field()
+
+
+class UpdateUserInfoSchema(ProfileSchema, OptionalSecretMixin):
+    """A profile where only userID is required: the fields given are the ones that change."""
+
+    nickname = Text(validate=length(1, 64))
+    operation_id = operation_id_field()
+
+
+class AccountCheckSchema(WireSchema, OptionalSecretMixin):
+    user_ids = user_id_list_field("checkUserIDList", 100)
+    operation_id = operation_id_field()
+
+
+class GetAllUsersUidSchema(WireSchema, OptionalSecretMixin):
+    """Without pageNumber and showNumber: every userID; with both: that page."""
+
+    page_number = StrictInteger(data_key="pageNumber", validate=validate.Range(min=1, max=2**31 - 1))
+    show_number = StrictInteger(data_key="showNumber", validate=validate.Range(min=1, max=1000))
+    operation_id = operation_id_field()
+
+    @validates_schema
+    def paging_fields_come_together(self, data, **kwargs):
+        if ("page_number" in data) != ("show_number" in data):
+            missing = "showNumber" if "page_number" in data else "pageNumber"
+            raise ValidationError("Required with the other paging field.", field_name=missing)
+
+
+class UserInfoSchema(Schema):
+    """A stored user as /user/get_users_info answers it."""
+
+    user_id = fields.String(data_key="userID")
+    nickname = fields.String()
+    face_url = fields.String(data_key="faceURL")
+    gender = fields.Integer()
+    phone_number = fields.String(data_key="phoneNumber")
+    birth = fields.Integer()
+    email = fields.String()
+    ex = fields.String()
+
+
 register_schema = RegisterSchema()
 user_token_schema = UserTokenSchema()
 import_row_schema = ImportRowSchema()
+parse_token_schema = ParseTokenSchema()
+force_logout_schema = ForceLogoutSchema()
+get_users_info_schema = GetUsersInfoSchema()
+update_user_info_schema = UpdateUserInfoSchema()
+account_check_schema = AccountCheckSchema()
+get_all_users_uid_schema = GetAllUsersUidSchema()
+user_info_schema = UserInfoSchema()
+# phoneNumber, birth and email: only for the caller's own record, or for an admin.
+public_user_info_schema = UserInfoSchema(exclude=("phone_number", "birth", "email"))
 
 
 def describe_errors(messages: dict) -> str:

@@ -5,6 +5,9 @@ writes: `{"UID":…,"Platform":…,"exp":…,"nbf":…,"iat":…}`, compact, in 
 order, encoded as Go's encoding/json encodes it. PyJWT's encoder cannot produce
 those bytes (it escapes non-ASCII), so minting is done here with hmac;
 verifying uses PyJWT, always naming `algorithms=["HS256"]`.
+
+Token records (SPEC §9): every issue is recorded by the token's SHA-256 in the
+database all instances share, so a kick through one instance is seen by all.
 """
 import base64
 import hashlib
@@ -14,9 +17,13 @@ from dataclasses import dataclass
 import jwt
 from flask import current_app
 from jwt.algorithms import HMACAlgorithm
+from sqlalchemy import ColumnElement, delete, distinct, func, insert, select, update
 
 from app import gojson
-from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
+from app.database import retry_transient
+from app.errors import TokenExpired, TokenKicked, TokenMalformed, TokenNotValidYet, TokenUnknown
+from app.extensions import db
+from app.models import TokenRecord, TokenStatus
 
 PLATFORM_NAMES = {
     1: "IOS",
@@ -30,6 +37,20 @@ PLATFORM_NAMES = {
     9: "IPad",
 }
 SECONDS_PER_DAY = 24 * 60 * 60
+# OPENIM_MULTI_LOGIN: which earlier tokens of a user a new token kicks.
+MULTI_LOGIN_POLICIES = ("keep", "kick_same_platform", "single")
+
+# Expired records are pruned by the issuing requests themselves, no cron job:
+# the issue whose record id is a multiple of PRUNE_EVERY deletes at most
+# PRUNE_BATCH expired rows. Ids come from the shared database, so the work is
+# spread over all instances and costs the other PRUNE_EVERY - 1 issues nothing;
+# deleting up to PRUNE_BATCH rows per PRUNE_EVERY inserts outruns the inserts,
+# so a backlog drains, while no single request pays for more than one batch.
+PRUNE_EVERY = 128
+PRUNE_BATCH = 1000
+# Instances' clocks differ a little: keep records a while past their expiry so
+# that no instance still accepting a token finds its record gone.
+PRUNE_GRACE_SECONDS = 3600
 _HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 
 
@@ -56,16 +77,147 @@ def mint_token(user_id: str, platform: int, key: str, expire_days: int, now: int
     return IssuedToken(user_id, platform, token, now, expires_at)
 
 
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class RecordedToken:
+    issued: IssuedToken
+    record_id: int
+
+
+# On the table, not the mapped class: a plain Core INSERT, without the ORM's bulk-insert machinery.
+_insert_record = insert(TokenRecord.__table__)
+
+
 def issue_token(user_id: str, platform: int) -> IssuedToken:
-    """Mint a token for a registered user with the app's key, lifetime and clock."""
+    """Mint a token for a registered user with the app's key, lifetime and clock, and record it.
+
+    Under OPENIM_MULTI_LOGIN "keep" that is one INSERT; the other policies add
+    the UPDATE that kicks the earlier tokens, in the same transaction.
+    """
+    issued = mint_app_token(user_id, platform)
+
+    def record_and_commit() -> RecordedToken:
+        recorded = record_token(issued)
+        db.session.commit()
+        return recorded
+
+    recorded = retry_transient(record_and_commit)
+    prune_if_due(recorded)
+    return issued
+
+
+def mint_app_token(user_id: str, platform: int) -> IssuedToken:
+    """mint_token with the app's key, lifetime and clock."""
     config = current_app.config
-    return mint_token(
-        user_id,
-        platform,
-        config["OPENIM_TOKEN_SECRET"],
-        config["OPENIM_TOKEN_EXPIRE_DAYS"],
-        int(config["OPENIM_CLOCK"]()),
+    now = int(config["OPENIM_CLOCK"]())
+    return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], now)
+
+
+def record_token(issued: IssuedToken) -> RecordedToken:
+    """Record a minted token in the session's transaction, which the caller commits.
+
+    Mint first, outside the transaction, so that write locks are held no longer
+    than the statements take. After the commit, call prune_if_due.
+    """
+    result = db.session.execute(
+        _insert_record,
+        {
+            "token_hash": token_digest(issued.token),
+            "user_id": issued.user_id,
+            "platform": issued.platform,
+            "status": TokenStatus.normal,
+            "issued_at": issued.issued_at,
+            "expires_at": issued.expires_at,
+        },
     )
+    record_id = result.inserted_primary_key[0]
+    policy = current_app.config["OPENIM_MULTI_LOGIN"]
+    kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
+    if kicked_by_new_token is not None:
+        # Every record but the new one, so that the new token is valid
+        # even when byte-identical to one it kicks (same second).
+        db.session.execute(
+            update(TokenRecord)
+            .where(kicked_by_new_token, TokenRecord.id != record_id, TokenRecord.status == TokenStatus.normal)
+            .values(status=TokenStatus.kicked)
+        )
+    return RecordedToken(issued, record_id)
+
+
+def prune_if_due(recorded: RecordedToken) -> None:
+    """Prune expired records when this record's turn has come (see PRUNE_EVERY)."""
+    if recorded.record_id % PRUNE_EVERY == 0:
+        prune_expired_records(recorded.issued.issued_at)
+
+
+def _earlier_tokens_to_kick(user_id: str, platform: int, policy: str) -> ColumnElement[bool] | None:
+    if policy == "single":
+        return TokenRecord.user_id == user_id
+    if policy == "kick_same_platform":
+        return (TokenRecord.user_id == user_id) & (TokenRecord.platform == platform)
+    return None  # "keep": earlier tokens stay valid, as in OpenIM
+
+
+def prune_expired_records(now: int, limit: int = PRUNE_BATCH) -> int:
+    """Delete at most `limit` records that expired a grace period ago; returns how many."""
+    expired = (
+        select(TokenRecord.id)
+        .where(TokenRecord.expires_at <= now - PRUNE_GRACE_SECONDS)
+        .limit(limit)
+        .subquery()
+    )
+
+    def prune() -> int:
+        # MySQL takes LIMIT in a subquery of the table being deleted from only
+        # inside a derived table, hence select-from-subquery.
+        result = db.session.execute(delete(TokenRecord).where(TokenRecord.id.in_(select(expired.c.id))))
+        db.session.commit()
+        return result.rowcount
+
+    return retry_transient(prune)
+
+
+def kick_tokens(user_id: str, platform: int | None = None) -> int:
+    """Mark kicked every token of the user issued so far, on `platform` or on all.
+
+    Returns how many records were kicked. Tokens issued afterwards are not affected.
+    """
+    conditions = [TokenRecord.user_id == user_id, TokenRecord.status == TokenStatus.normal]
+    if platform is not None:
+        conditions.append(TokenRecord.platform == platform)
+
+    def kick() -> int:
+        result = db.session.execute(update(TokenRecord).where(*conditions).values(status=TokenStatus.kicked))
+        db.session.commit()
+        return result.rowcount
+
+    return retry_transient(kick)
+
+
+@dataclass(frozen=True)
+class LiveTokens:
+    platform: int
+    count: int
+    last_expires_at: int
+
+
+def live_tokens(user_id: str) -> list[LiveTokens]:
+    """Per platform, how many distinct tokens of the user are live and when the last one expires."""
+    now = int(current_app.config["OPENIM_CLOCK"]())
+    rows = db.session.execute(
+        select(TokenRecord.platform, func.count(distinct(TokenRecord.token_hash)), func.max(TokenRecord.expires_at))
+        .where(
+            TokenRecord.user_id == user_id,
+            TokenRecord.status == TokenStatus.normal,
+            TokenRecord.expires_at > now,
+        )
+        .group_by(TokenRecord.platform)
+        .order_by(TokenRecord.platform)
+    ).all()
+    return [LiveTokens(platform, count, last_expires_at) for platform, count, last_expires_at in rows]
 
 
 class _ConfiguredKeyHS256(HMACAlgorithm):
@@ -119,3 +271,33 @@ def verify_token(token: str, keys: list[str], now: int) -> dict:
     if now < claims["nbf"]:
         raise TokenNotValidYet()
     return claims
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    user_id: str
+    platform: int
+    expires_at: int
+
+
+def parse_token(token: str | None) -> TokenOwner:
+    """Whose a live token is: verified with the current or a previous key, recorded, not kicked.
+
+    Raises in SPEC §9's order: the errors of verify_token, then TokenUnknown
+    (never issued here) and TokenKicked.
+    """
+    if not token:
+        raise TokenMalformed()
+    config = current_app.config
+    keys = [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
+    claims = verify_token(token, keys, int(config["OPENIM_CLOCK"]()))
+    records = db.session.execute(
+        select(TokenRecord.platform, TokenRecord.status).where(TokenRecord.token_hash == token_digest(token))
+    ).all()
+    if not records:
+        raise TokenUnknown()
+    # A token issued again after a kick (byte-identical, same second) has a
+    # normal record besides the kicked one, and is valid.
+    if all(record.status is TokenStatus.kicked for record in records):
+        raise TokenKicked()
+    return TokenOwner(claims["UID"], records[0].platform, claims["exp"])

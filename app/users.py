@@ -1,16 +1,24 @@
-"""User rules with no HTTP in them: register, look up, create, list, delete.
+"""User rules with no HTTP in them: register, look up, update, list, delete.
 
 The views, the CLI and the tests all call these.
 """
 from collections.abc import Iterator
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import tokens
 from app.database import retry_transient
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
-from app.models import User
+from app.models import TokenRecord, User
+
+# Hot paths (user_token, user_register) run these prepared Core statements, on
+# the table rather than the mapped class: no ORM compilation, loading or flush.
+_users = User.__table__
+_select_user_id = select(_users.c.user_id).where(_users.c.user_id == bindparam("user_id"))
+_select_operation_id = select(_users.c.operation_id).where(_users.c.user_id == bindparam("user_id"))
+_insert_user = insert(_users)
 
 
 def find_user(user_id: str) -> User | None:
@@ -24,6 +32,15 @@ def get_user(user_id: str) -> User:
     return user
 
 
+def is_registered(user_id: str) -> bool:
+    return db.session.execute(_select_user_id, {"user_id": user_id}).first() is not None
+
+
+def require_registered(user_id: str) -> None:
+    if not is_registered(user_id):
+        raise UserNotFound()
+
+
 def register(profile: dict, operation_id: str) -> User:
     """Store a new user; the database's primary key decides who wins a race.
 
@@ -31,20 +48,92 @@ def register(profile: dict, operation_id: str) -> User:
     user was created with this same operationID: that is the caller retrying.
     """
 
-    def insert() -> User:
-        user = User(**profile, operation_id=operation_id)
-        db.session.add(user)
-        try:
-            db.session.commit()
-            return user
-        except IntegrityError:
-            db.session.rollback()
-        existing = find_user(profile["user_id"])
-        if existing is not None and existing.operation_id == operation_id:
-            return existing
+    def insert_and_commit() -> bool:
+        if not _insert_user_or_roll_back(profile, operation_id):
+            return False
+        db.session.commit()
+        return True
+
+    if not retry_transient(insert_and_commit):
+        _require_same_operation(profile["user_id"], operation_id)
+    return get_user(profile["user_id"])
+
+
+def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> tokens.IssuedToken:
+    """register, and a token for `platform`; a new user and its token are one transaction.
+
+    A retry of the same operation gets a fresh token for the user it created.
+    """
+    user_id = profile["user_id"]
+    issued = tokens.mint_app_token(user_id, platform)
+
+    def insert_and_commit() -> tokens.RecordedToken | None:
+        if not _insert_user_or_roll_back(profile, operation_id):
+            return None
+        recorded = tokens.record_token(issued)
+        db.session.commit()
+        return recorded
+
+    recorded = retry_transient(insert_and_commit)
+    if recorded is None:
+        _require_same_operation(user_id, operation_id)
+        return tokens.issue_token(user_id, platform)
+    tokens.prune_if_due(recorded)
+    return recorded.issued
+
+
+def _insert_user_or_roll_back(profile: dict, operation_id: str) -> bool:
+    """INSERT the user in the session's transaction; False, rolled back, when the userID exists."""
+    try:
+        db.session.execute(_insert_user, {**profile, "operation_id": operation_id})
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def _require_same_operation(user_id: str, operation_id: str) -> None:
+    """The userID exists: a retry of the request that created it, or AlreadyRegistered."""
+    stored = db.session.execute(_select_operation_id, {"user_id": user_id}).scalar_one_or_none()
+    if stored != operation_id:
         raise AlreadyRegistered()
 
-    return retry_transient(insert)
+
+def find_users(user_ids: list[str]) -> list[User]:
+    """The registered users among `user_ids`, in the order asked, each once."""
+    unique_ids = list(dict.fromkeys(user_ids))
+    if not unique_ids:
+        return []
+    found = {
+        user.user_id: user
+        for user in db.session.execute(select(User).where(User.user_id.in_(unique_ids))).scalars()
+    }
+    return [found[user_id] for user_id in unique_ids if user_id in found]
+
+
+def registered_ids(user_ids: list[str]) -> list[tuple[str, bool]]:
+    """Each of `user_ids` once, in the order asked, with whether it is registered."""
+    unique_ids = list(dict.fromkeys(user_ids))
+    if not unique_ids:
+        return []
+    registered = set(db.session.execute(select(User.user_id).where(User.user_id.in_(unique_ids))).scalars())
+    return [(user_id, user_id in registered) for user_id in unique_ids]
+
+
+def update_profile(user_id: str, changes: dict) -> None:
+    """Change only the given fields of a registered user (UserNotFound otherwise)."""
+    if not changes:
+        get_user(user_id)
+        return
+
+    def apply() -> None:
+        # rowcount is the rows matched, also on MySQL (SQLAlchemy sets FOUND_ROWS).
+        result = db.session.execute(update(User).where(User.user_id == user_id).values(**changes))
+        db.session.commit()
+        if result.rowcount == 0:
+            raise UserNotFound()
+
+    retry_transient(apply)
 
 
 def list_users(after: str | None = None, limit: int = 1000) -> list[User]:
@@ -63,8 +152,35 @@ def iter_users(batch_size: int = 1000) -> Iterator[User]:
         db.session.expunge_all()
 
 
+def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
+    """Every userID in order, a batch at a time, so memory stays flat."""
+    after = None
+    while True:
+        query = select(User.user_id).order_by(User.user_id).limit(batch_size)
+        if after is not None:
+            query = query.where(User.user_id > after)
+        batch = list(db.session.execute(query).scalars())
+        if not batch:
+            return
+        yield batch
+        after = batch[-1]
+
+
+def user_id_page(page_number: int, show_number: int) -> list[str]:
+    """Page `page_number` (from 1) of the userIDs in order, `show_number` a page."""
+    query = (
+        select(User.user_id)
+        .order_by(User.user_id)
+        .limit(show_number)
+        .offset((page_number - 1) * show_number)
+    )
+    return list(db.session.execute(query).scalars())
+
+
 def delete_user(user_id: str) -> None:
+    """Delete the user and the records of its tokens, which so stop being valid."""
     result = db.session.execute(delete(User).where(User.user_id == user_id))
+    db.session.execute(delete(TokenRecord).where(TokenRecord.user_id == user_id))
     db.session.commit()
     if result.rowcount == 0:
         raise UserNotFound()

@@ -1,0 +1,105 @@
+"""OPENIM_MULTI_LOGIN (SPEC §9): keep, kick_same_platform, single; and what each costs user_token."""
+import pytest
+from sqlalchemy import event
+
+from app import tokens
+from app.config import ConfigError
+from app.extensions import db
+from tests.test_parse_token import parse_code, register, user_token
+
+
+@pytest.fixture
+def policy_client(make_app, clock):
+    def build(policy: str | None):
+        overrides = {} if policy is None else {"OPENIM_MULTI_LOGIN": policy}
+        client = make_app(OPENIM_CLOCK=clock, **overrides).test_client()
+        register(client, "bob")
+        return client
+
+    return build
+
+
+def issue_three(client, clock) -> tuple[str, str, str]:
+    """alice on IOS, later IOS again, then Android; bob's token is issued too."""
+    first_ios = register(client, "alice", platform=1)
+    clock.now += 1
+    second_ios = user_token(client, "alice", platform=1)
+    android = user_token(client, "alice", platform=2)
+    return first_ios, second_ios, android
+
+
+@pytest.mark.parametrize("policy", [None, "keep"])
+def test_keep_is_the_default_and_every_token_stays_valid(policy_client, clock, policy):
+    client = policy_client(policy)
+    issued = issue_three(client, clock)
+    assert [parse_code(client, token) for token in issued] == [0, 0, 0]
+
+
+def test_kick_same_platform_kicks_the_earlier_tokens_of_that_platform(policy_client, clock):
+    client = policy_client("kick_same_platform")
+    bob = user_token(client, "bob", platform=1)
+    first_ios, second_ios, android = issue_three(client, clock)
+    assert [parse_code(client, token) for token in (first_ios, second_ios, android)] == [706, 0, 0]
+    assert parse_code(client, bob) == 0
+
+
+def test_single_kicks_every_earlier_token_of_the_user(policy_client, clock):
+    client = policy_client("single")
+    bob = user_token(client, "bob", platform=1)
+    first_ios, second_ios, android = issue_three(client, clock)
+    assert [parse_code(client, token) for token in (first_ios, second_ios, android)] == [706, 706, 0]
+    assert parse_code(client, bob) == 0
+
+
+@pytest.mark.parametrize("policy", ["kick_same_platform", "single"])
+def test_a_same_second_reissue_is_valid_although_it_kicks_its_twin(policy_client, policy):
+    client = policy_client(policy)
+    first = register(client, "alice")
+    again = user_token(client, "alice")
+    assert again == first
+    assert parse_code(client, again) == 0
+
+
+@pytest.mark.parametrize("policy", ["everything", "Single", "", None, 1])
+def test_an_unknown_policy_stops_start_up(make_app, policy):
+    with pytest.raises(ConfigError, match="OPENIM_MULTI_LOGIN"):
+        make_app(OPENIM_MULTI_LOGIN=policy)
+
+
+@pytest.mark.parametrize("managers", ["admin", [1], None])
+def test_manager_uids_must_be_a_list_of_user_ids(make_app, managers):
+    with pytest.raises(ConfigError, match="OPENIM_MANAGER_UIDS"):
+        make_app(OPENIM_MANAGER_UIDS=managers)
+
+
+def statements_of_user_token(app, client) -> list[str]:
+    """The SQL statements (their verbs) one /auth/user_token sends."""
+    verbs = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        verbs.append(statement.split(None, 1)[0].upper())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        user_token(client, "alice")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return verbs
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("keep", ["SELECT", "INSERT"]),
+        ("kick_same_platform", ["SELECT", "INSERT", "UPDATE"]),
+        ("single", ["SELECT", "INSERT", "UPDATE"]),
+    ],
+)
+def test_user_token_sends_no_more_statements_than_the_policy_needs(make_app, policy, expected, monkeypatch):
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
+    app = make_app(OPENIM_MULTI_LOGIN=policy)
+    client = app.test_client()
+    register(client, "alice")
+    assert statements_of_user_token(app, client) == expected
