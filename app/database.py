@@ -3,7 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout so that
 several gunicorn workers can write one file. MySQL/MariaDB gets a pool that
 checks connections before use and timeouts so that a dead server cannot hang
-a worker.
+a worker: every wait on the server ends well before gunicorn's 30-second
+worker timeout, as an error the service answers with 503/802 or retries.
 """
 import logging
 import random
@@ -18,35 +19,69 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
+from app.sqlite_writes import SerializedWritesConnection
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 10
-MYSQL_ENGINE_OPTIONS = {
-    "pool_pre_ping": True,
-    "pool_recycle": 280,
-    "pool_timeout": 5,
-    "connect_args": {
-        "connect_timeout": 2,
-        "read_timeout": 15,
-        "write_timeout": 15,
-        # Lock waits end well before the read timeout, as a clean retryable error.
-        "init_command": "SET SESSION innodb_lock_wait_timeout = 5",
-    },
-}
+
+# A server that does not accept the TCP connection: answer 503 after this long.
+MYSQL_CONNECT_TIMEOUT_SECONDS = 2
+# A server (or a network) that stops answering mid-conversation, including the
+# handshake of a new connection.
+MYSQL_IO_TIMEOUT_SECONDS = 10
+# A row lock held by another transaction: end the wait as error 1205, which is
+# retried, well before the I/O timeout would cut the connection.
+MYSQL_LOCK_WAIT_TIMEOUT_SECONDS = 3
+# Below the 5 minutes after which many proxies and balancers drop idle connections.
+MYSQL_POOL_RECYCLE_SECONDS = 280
+MYSQL_POOL_TIMEOUT_SECONDS = 5
+
 # MySQL error codes worth a retry: lock wait timeout, deadlock / certification conflict.
 RETRYABLE_MYSQL_ERRORS = {1205, 1213}
 MAX_ATTEMPTS = 5
 
 
+def is_mysql_uri(uri: str) -> bool:
+    return uri.startswith(("mysql", "mariadb"))
+
+
+def mysql_engine_options() -> dict:
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": MYSQL_POOL_RECYCLE_SECONDS,
+        "pool_timeout": MYSQL_POOL_TIMEOUT_SECONDS,
+        "connect_args": {
+            # 4-byte UTF-8 (emoji, CJK extension B) even when the URL names no charset.
+            "charset": "utf8mb4",
+            "connect_timeout": MYSQL_CONNECT_TIMEOUT_SECONDS,
+            "read_timeout": MYSQL_IO_TIMEOUT_SECONDS,
+            "write_timeout": MYSQL_IO_TIMEOUT_SECONDS,
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}",
+        },
+    }
+
+
 def engine_options(uri: str) -> dict:
     if uri.startswith("sqlite"):
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
-    if uri.startswith("mysql") or uri.startswith("mariadb"):
-        return MYSQL_ENGINE_OPTIONS
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "factory": SerializedWritesConnection}}
+    if is_mysql_uri(uri):
+        return mysql_engine_options()
     return {}
+
+
+def merge_engine_options(defaults: dict, overrides: dict) -> dict:
+    """`overrides` wins key by key, and within `connect_args` too.
+
+    So a deployment (or a test) can change one timeout without restating the others.
+    """
+    connect_args = {**defaults.get("connect_args", {}), **overrides.get("connect_args", {})}
+    merged = {**defaults, **overrides}
+    if connect_args:
+        merged["connect_args"] = connect_args
+    return merged
 
 
 @event.listens_for(Engine, "connect")
@@ -58,13 +93,49 @@ def _tune_sqlite(dbapi_connection, connection_record) -> None:
         cursor.close()
 
 
-def is_retryable(error: DBAPIError) -> bool:
+# On a Galera node (MariaDB Galera Cluster, Percona XtraDB Cluster) a statement
+# can run before the node has applied a commit made through another node: a user
+# registered through one instance would be "not registered" through the next.
+# wsrep_sync_wait makes a statement first wait until the node has applied every
+# commit the cluster had ordered when it began. 1 = reads (SELECT, SHOW, BEGIN);
+# 2 = UPDATE and DELETE, which otherwise miss rows written through another node
+# a moment ago (update_user_info answering 1101, a kick missing a fresh token).
+# INSERTs (4) need no wait: a stale node's INSERT of an existing key fails with
+# 1062, or certification fails at COMMIT with 1213, which is retried.
+GALERA_SYNC_WAIT = 3
+MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb")
+
+
+@event.listens_for(Engine, "connect")
+def _causal_reads_on_galera(dbapi_connection, connection_record) -> None:
+    """Set wsrep_sync_wait on each new connection to a Galera node, and only there."""
+    if type(dbapi_connection).__module__.partition(".")[0] not in MYSQL_DRIVER_MODULES:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is not None and str(row[1]).upper() == "ON":
+            cursor.execute(f"SET SESSION wsrep_sync_wait = {GALERA_SYNC_WAIT}")
+    finally:
+        cursor.close()
+
+
+def mysql_error_code(error: DBAPIError) -> int | None:
     args = getattr(error.orig, "args", ())
-    return bool(args) and args[0] in RETRYABLE_MYSQL_ERRORS
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    return mysql_error_code(error) in RETRYABLE_MYSQL_ERRORS
 
 
 def retry_transient(operation: Callable[[], T]) -> T:
-    """Run a unit of work, retrying deadlocks and lock-wait timeouts with jitter."""
+    """Run a unit of work, retrying deadlocks and lock-wait timeouts with jitter.
+
+    `operation` must be a whole transaction (it commits), so that running it
+    again after a rollback is safe.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return operation()
@@ -72,17 +143,18 @@ def retry_transient(operation: Callable[[], T]) -> T:
             db.session.rollback()
             if attempt == MAX_ATTEMPTS or not is_retryable(error):
                 raise
-            logger.info("retrying after MySQL error %s (attempt %d)", error.orig.args[0], attempt)
+            logger.info("retrying after MySQL error %s (attempt %d)", mysql_error_code(error), attempt)
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
 
 
 def init_app(app: Flask) -> None:
-    options = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **options,
+    defaults = {
+        **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
         # Parameters (user data) stay out of exception messages and logs.
         "hide_parameters": True,
-        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = merge_engine_options(
+        defaults, app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+    )
     db.init_app(app)

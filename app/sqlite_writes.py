@@ -1,0 +1,131 @@
+"""SQLite write transactions taken in turn, across the processes sharing one file.
+
+SQLite lets one writer at a time into a database file. A writer that finds
+the lock taken sleeps in SQLite's busy handler (1, 2, 5, 10, ... ms) and
+tries again, while a write transaction of this service holds the lock for
+about a tenth of a millisecond: under load the gunicorn workers spend more
+time asleep than writing. So each connection first takes an flock on a lock
+file next to the database, from its first write statement until its commit,
+rollback or close: a waiting worker sleeps in the kernel and wakes the moment
+the lock is free. SQLite's own lock still decides who writes; the flock only
+makes the wait short. Reads (WAL mode) take no lock and wait for nothing.
+
+Used as the `factory` of sqlite3.connect (see database.engine_options).
+"""
+import fcntl
+import os
+import sqlite3
+import threading
+
+# Statements before which the sqlite3 module opens a transaction, which then
+# holds SQLite's write lock until it ends.
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+LOCK_FILE_SUFFIX = ".write-lock"
+
+
+class _ProcessWriteLock:
+    """The lock file of one database, opened once per process.
+
+    An flock belongs to an open file, so two connections of one process
+    sharing the file would not exclude each other: the thread lock takes
+    turns inside the process, the flock between processes. A thread that
+    already writes on one connection and then writes on a second one waits
+    for itself: it gets SQLite's "database is locked" after the busy timeout,
+    as it would without the flock.
+    """
+
+    def __init__(self, path: str):
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._in_process = threading.Lock()
+
+    def acquire(self, timeout: float) -> None:
+        if not self._in_process.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            # Held only by a write transaction of another worker, which ends
+            # (commit, rollback, or the death of its process) in moments.
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._in_process.release()
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._in_process.release()
+
+
+_locks: dict[tuple[int, str], _ProcessWriteLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(database_path: str) -> _ProcessWriteLock:
+    # Keyed by process too: a lock file opened before a fork is one open file
+    # shared by parent and child, whose flocks would not exclude each other.
+    key = (os.getpid(), os.path.abspath(database_path))
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _locks[key] = _ProcessWriteLock(key[1] + LOCK_FILE_SUFFIX)
+        return lock
+
+
+def _is_file(database) -> bool:
+    name = os.fspath(database)
+    return bool(name) and name != ":memory:" and not name.startswith("file:")
+
+
+class SerializedWritesConnection(sqlite3.Connection):
+    """A sqlite3 connection whose write transactions hold the database's lock file."""
+
+    def __init__(self, database, timeout: float = 5.0, *args, **kwargs):
+        super().__init__(database, timeout, *args, **kwargs)
+        self._busy_timeout = timeout
+        self._write_lock = _lock_for(os.fspath(database)) if _is_file(database) else None
+        self._holds_write_lock = False
+
+    def cursor(self, factory=None):
+        return super().cursor(factory or _SerializedWritesCursor)
+
+    def before_statement(self, sql: str) -> None:
+        if (
+            self._write_lock is not None
+            and not self._holds_write_lock
+            # In autocommit mode no transaction would release it.
+            and self.isolation_level is not None
+            and sql.lstrip()[:7].upper().startswith(WRITE_VERBS)
+        ):
+            self._write_lock.acquire(self._busy_timeout)
+            self._holds_write_lock = True
+
+    def _release_write_lock(self) -> None:
+        if self._holds_write_lock:
+            self._holds_write_lock = False
+            self._write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release_write_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release_write_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release_write_lock()
+
+
+class _SerializedWritesCursor(sqlite3.Cursor):
+    def execute(self, sql, parameters=(), /):
+        self.connection.before_statement(sql)
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters, /):
+        self.connection.before_statement(sql)
+        return super().executemany(sql, seq_of_parameters)

@@ -1,0 +1,125 @@
+"""app/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
+import runpy
+from pathlib import Path
+
+import pymysql
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from app import create_app, database
+from app.database import (
+    MAX_ATTEMPTS,
+    engine_options,
+    merge_engine_options,
+    mysql_engine_options,
+    retry_transient,
+)
+from app.sqlite_writes import SerializedWritesConnection
+from tests.conftest import SECRET, base_config
+
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
+def mysql_error(code: int) -> OperationalError:
+    return OperationalError("INSERT ...", {}, pymysql.err.OperationalError(code, "message"))
+
+
+class TestEngineOptions:
+    @pytest.mark.parametrize(
+        "uri",
+        ["mysql+pymysql://u:p@h/db?charset=utf8mb4", "mariadb+pymysql://u:p@h/db", "mysql://u@h/db"],
+    )
+    def test_mysql_pings_recycles_and_times_out(self, uri):
+        options = engine_options(uri)
+        assert options["pool_pre_ping"] is True
+        assert 0 < options["pool_recycle"] < 300
+        assert options["connect_args"]["charset"] == "utf8mb4"
+        assert options["connect_args"]["connect_timeout"] <= 2
+
+    def test_every_wait_ends_before_gunicorn_kills_the_worker(self):
+        worker_timeout = runpy.run_path(str(GUNICORN_CONF))["timeout"]
+        args = mysql_engine_options()["connect_args"]
+        # A dead connection's ping, then a new connection's handshake, then the query.
+        worst_case = args["connect_timeout"] + 2 * args["read_timeout"]
+        assert worst_case < worker_timeout
+        assert database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS < args["read_timeout"]
+        assert f"innodb_lock_wait_timeout = {database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}" in args["init_command"]
+
+    def test_sqlite_waits_for_the_write_lock(self):
+        assert engine_options("sqlite:///x.db") == {
+            "connect_args": {"timeout": database.SQLITE_BUSY_TIMEOUT_SECONDS, "factory": SerializedWritesConnection}
+        }
+
+    def test_overrides_change_one_connect_arg_and_keep_the_others(self):
+        merged = merge_engine_options(mysql_engine_options(), {"connect_args": {"read_timeout": 1}, "pool_size": 2})
+        assert merged["connect_args"] == {**mysql_engine_options()["connect_args"], "read_timeout": 1}
+        assert merged["pool_size"] == 2
+        assert merged["pool_pre_ping"] is True
+
+    def test_app_config_overrides_are_merged(self):
+        app = create_app(
+            {
+                **base_config("mysql+pymysql://u@127.0.0.1/db"),
+                "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}},
+            }
+        )
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        assert options["connect_args"]["connect_timeout"] == 1
+        assert options["connect_args"]["read_timeout"] == database.MYSQL_IO_TIMEOUT_SECONDS
+        assert options["hide_parameters"] is True
+
+
+class TestRetryTransient:
+    @pytest.fixture(autouse=True)
+    def no_sleep(self, monkeypatch, app):
+        monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
+        with app.app_context():
+            yield
+
+    def failing(self, *codes: int):
+        """An operation failing with these MySQL error codes, then answering "done"."""
+        calls = []
+
+        def operation():
+            calls.append(1)
+            if len(calls) <= len(codes):
+                raise mysql_error(codes[len(calls) - 1])
+            return "done"
+
+        return operation, calls
+
+    @pytest.mark.parametrize("code", [1205, 1213])
+    def test_lock_wait_timeout_and_deadlock_are_retried(self, code):
+        operation, calls = self.failing(code, code)
+        assert retry_transient(operation) == "done"
+        assert len(calls) == 3
+
+    @pytest.mark.parametrize("code", [1045, 1062, 2003, 2013])
+    def test_other_errors_are_not_retried(self, code):
+        operation, calls = self.failing(code)
+        with pytest.raises(OperationalError):
+            retry_transient(operation)
+        assert len(calls) == 1
+
+    def test_retries_are_bounded(self):
+        operation, calls = self.failing(*[1213] * MAX_ATTEMPTS)
+        with pytest.raises(OperationalError):
+            retry_transient(operation)
+        assert len(calls) == MAX_ATTEMPTS
+
+
+def register(client):
+    body = {"secret": SECRET, "platform": 1, "userID": "u", "nickname": "n", "operationID": "op"}
+    return client.post("/auth/user_register", json=body)
+
+
+@pytest.mark.parametrize(
+    "database_path", ["no-such-folder/openim.db", "not-migrated.db"], ids=["cannot-open", "no-tables"]
+)
+def test_sqlite_failure_answers_503_802(tmp_path, database_path):
+    app = create_app(base_config(f"sqlite:///{tmp_path / database_path}"))
+    response = register(app.test_client())
+    assert response.status_code == 503
+    assert (response.json["errCode"], response.json["errMsg"]) == (802, "db failed")
+    with app.app_context():
+        database.db.engine.dispose()
