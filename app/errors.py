@@ -69,7 +69,9 @@ def handle_api_error(error: ApiError):
 
 def handle_http_error(error: HTTPException):
     err_code, message = HTTP_ERRORS.get(error.code, (error.code, error.name.lower()))
-    return envelope(err_code, message, None, error.code)
+    # Keep werkzeug's headers (a 405 must carry Allow, RFC 9110), not its HTML Content-Type.
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return *envelope(err_code, message, None, error.code), headers
 
 
 def handle_database_error(error: Exception):
@@ -101,6 +103,8 @@ def start_timer():
 
 
 def log_request(response):
+    if not logger.isEnabledFor(logging.INFO):
+        return response
     elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     logger.info(
         "operationID=%s route=%s errCode=%s duration=%.1fms",

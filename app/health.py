@@ -1,0 +1,81 @@
+"""GET /healthz: is the service up and can it reach its database, answered within a second.
+
+The probe (SELECT 1) runs on a thread of its own so that the answer never
+waits longer than PROBE_TIMEOUT_SECONDS, whatever the database does: a server
+that accepts connections and then stays silent would otherwise hold the
+request for the driver's I/O timeout. At most one probe runs per process;
+requests that come while it runs wait for the same one, so polling a hung
+database does not pile up threads or connections.
+"""
+import logging
+import threading
+import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from flask import Blueprint
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.errors import DatabaseUnavailable, success
+from app.extensions import db
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+PROBE_TIMEOUT_SECONDS = 0.8
+
+# Per engine (one per app), the latest probe.
+_probes: "weakref.WeakKeyDictionary[Engine, Future]" = weakref.WeakKeyDictionary()
+_probes_lock = threading.Lock()
+
+
+def probe(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1")).scalar_one()
+
+
+def run_probe(engine: Engine, outcome: Future) -> None:
+    try:
+        probe(engine)
+    except Exception as error:  # handed over to the waiting requests, which judge it
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(None)
+
+
+def start_probe(engine: Engine) -> Future:
+    """The probe in flight on `engine`, or a new one when none is.
+
+    A daemon thread, so that a probe stuck on a silent server never delays
+    the exit of a worker.
+    """
+    with _probes_lock:
+        outcome = _probes.get(engine)
+        if outcome is None or outcome.done():
+            outcome = Future()
+            _probes[engine] = outcome
+            threading.Thread(target=run_probe, args=(engine, outcome), name="healthz", daemon=True).start()
+        return outcome
+
+
+def database_reachable() -> bool:
+    try:
+        start_probe(db.engine).result(timeout=PROBE_TIMEOUT_SECONDS)
+    except FutureTimeout:
+        logger.warning("health check: the database did not answer within %.1f s", PROBE_TIMEOUT_SECONDS)
+        return False
+    except SQLAlchemyError as error:
+        # The class is enough to diagnose; the message may hold the URL.
+        logger.warning("health check: database failed: %s", type(error).__name__)
+        return False
+    return True
+
+
+@bp.get("/healthz")
+def healthz():
+    if not database_reachable():
+        raise DatabaseUnavailable(data={"database": "unavailable"})
+    return success({"database": "ok"})
