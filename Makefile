@@ -1,13 +1,15 @@
 # One command runs the service, one command tests it.
 #   make run    serve on http://127.0.0.1:10000 (SQLite in instance/, secrets generated)
 #   make test   the test suite on SQLite, then on MySQL/MariaDB when TEST_DATABASE_URL is set
+#               (PYTEST_ARGS='-m "not http"' leaves out the gunicorn round trips of tests/http)
+#   make test-http   only the gunicorn round trips, on the same backends as `make test`
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run install test test-sqlite test-mysql clean
+.PHONY: run install test test-sqlite test-mysql test-http clean
 
 $(STAMP): requirements.txt setup.py setup.cfg
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,5 +33,36 @@ test-mysql: $(STAMP)
 	@test -n "$$TEST_DATABASE_URL" || { echo "set TEST_DATABASE_URL=mysql+pymysql://…" >&2; exit 2; }
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-http:
+	$(MAKE) --no-print-directory test PYTEST_ARGS='-m http $(PYTEST_ARGS)'
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Benchmarks (bench/run.py; see BENCHMARKS.md). Both drive gunicorn with wrk on 127.0.0.1.
+#   make bench        full: SQLite, MariaDB if it answers (BENCH_DATABASE_URL), 1M users, 1M-row import
+#   make bench-quick  CI smoke, < 1 minute: SQLite, 1 000 users, 3 s runs; bench/out/BENCHMARKS-quick.md
+.PHONY: bench bench-quick
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
+# Scale-out on a real multi-primary cluster (tests/galera/, README "Scaling out"): three
+# MariaDB Galera nodes on 127.0.0.1:3311-3313 brought up by ../shared/tools/galera-cluster.sh
+# (or GALERA_CLUSTER_SCRIPT), one gunicorn instance per node. Not part of `make test`.
+.PHONY: test-galera
+
+test-galera: $(STAMP)
+	env -u TEST_DATABASE_URL GALERA_TESTS=1 $(BIN)/pytest tests/galera $(PYTEST_ARGS)
+
+# Longer fuzzing than `make test` does (tests/test_fuzz.py): FUZZ_EXAMPLES examples per route
+# and generation mode for schemathesis, and per property for the hypothesis tests. Still
+# deterministic. On MySQL/MariaDB when TEST_DATABASE_URL is set, else on SQLite.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 1000
+
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py $(PYTEST_ARGS)
