@@ -58,14 +58,22 @@ _locks: dict[tuple[int, str], _ProcessWriteLock] = {}
 _locks_guard = threading.Lock()
 
 
-def _lock_for(database_path: str) -> _ProcessWriteLock:
+def _lock_for(database_path: str) -> _ProcessWriteLock | None:
+    """The process's lock for this database; None while the lock file cannot be opened.
+
+    On a read-only or full disk the write goes ahead without the flock, and
+    SQLite answers it with its own error (503/802); the next write tries again.
+    """
     # Keyed by process too: a lock file opened before a fork is one open file
     # shared by parent and child, whose flocks would not exclude each other.
-    key = (os.getpid(), os.path.abspath(database_path))
+    key = (os.getpid(), database_path)
     with _locks_guard:
         lock = _locks.get(key)
         if lock is None:
-            lock = _locks[key] = _ProcessWriteLock(key[1] + LOCK_FILE_SUFFIX)
+            try:
+                lock = _locks[key] = _ProcessWriteLock(database_path + LOCK_FILE_SUFFIX)
+            except OSError:
+                return None
         return lock
 
 
@@ -80,27 +88,29 @@ class SerializedWritesConnection(sqlite3.Connection):
     def __init__(self, database, timeout: float = 5.0, *args, **kwargs):
         super().__init__(database, timeout, *args, **kwargs)
         self._busy_timeout = timeout
-        self._write_lock = _lock_for(os.fspath(database)) if _is_file(database) else None
-        self._holds_write_lock = False
+        self._database_path = os.path.abspath(os.fspath(database)) if _is_file(database) else None
+        self._write_lock: _ProcessWriteLock | None = None  # held from a first write to the end of its transaction
 
     def cursor(self, factory=None):
         return super().cursor(factory or _SerializedWritesCursor)
 
     def before_statement(self, sql: str) -> None:
         if (
-            self._write_lock is not None
-            and not self._holds_write_lock
+            self._database_path is not None
+            and self._write_lock is None
             # In autocommit mode no transaction would release it.
             and self.isolation_level is not None
             and sql.lstrip()[:7].upper().startswith(WRITE_VERBS)
         ):
-            self._write_lock.acquire(self._busy_timeout)
-            self._holds_write_lock = True
+            lock = _lock_for(self._database_path)
+            if lock is not None:
+                lock.acquire(self._busy_timeout)
+                self._write_lock = lock
 
     def _release_write_lock(self) -> None:
-        if self._holds_write_lock:
-            self._holds_write_lock = False
-            self._write_lock.release()
+        if self._write_lock is not None:
+            lock, self._write_lock = self._write_lock, None
+            lock.release()
 
     def commit(self) -> None:
         try:
@@ -118,6 +128,12 @@ class SerializedWritesConnection(sqlite3.Connection):
         try:
             super().close()
         finally:
+            self._release_write_lock()
+
+    def __del__(self) -> None:
+        # A connection dropped mid-transaction without close() must not keep the
+        # lock. (No attribute at all when the connection failed to open.)
+        if getattr(self, "_write_lock", None) is not None:
             self._release_write_lock()
 
 

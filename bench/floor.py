@@ -71,13 +71,18 @@ class Database:
 
     def __init__(self, url: str):
         self.url, self.conn = url, None
+        # Ready before the first connection: a worker's first request may be a register.
+        self.param = "?" if url.startswith("sqlite") else "%s"
+        self.user_insert = USER_INSERT.format(p=self.param)
+        self.token_insert = TOKEN_INSERT.format(p=self.param)
+        self.user_select = f"SELECT user_id FROM users WHERE user_id = {self.param}"
 
     def connect(self):
         if self.url.startswith("sqlite"):
             conn = sqlite3.connect(self.url.split("///", 1)[1], timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self.param, auto, binary = "?", "AUTOINCREMENT", "BLOB"
+            auto, binary = "AUTOINCREMENT", "BLOB"
         else:
             import pymysql
 
@@ -85,12 +90,9 @@ class Database:
             conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
                                    password=unquote(u.password or ""), database=u.path.lstrip("/"),
                                    charset="utf8mb4", autocommit=True)
-            self.param, auto, binary = "%s", "AUTO_INCREMENT", "BINARY(32)"
+            auto, binary = "AUTO_INCREMENT", "BINARY(32)"
         for statement in TOKEN_TABLE:
             conn.cursor().execute(statement.format(auto=auto, binary=binary))
-        self.user_insert = USER_INSERT.format(p=self.param)
-        self.token_insert = TOKEN_INSERT.format(p=self.param)
-        self.user_select = f"SELECT user_id FROM users WHERE user_id = {self.param}"
         self.conn = conn
         return conn
 
