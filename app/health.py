@@ -1,13 +1,15 @@
 """GET /healthz: is the service up and can it reach its database, answered within a second.
 
-The probe (SELECT 1) runs on a thread of its own so that the answer never
+The probe (SELECT 1, and a write that changes nothing) runs on a thread of its own so that the answer never
 waits longer than PROBE_TIMEOUT_SECONDS, whatever the database does: a server
 that accepts connections and then stays silent would otherwise hold the
 request for the driver's I/O timeout. At most one probe runs per process;
 requests that come while it runs wait for the same one, so polling a hung
 database does not pile up threads or connections.
 """
+import errno
 import logging
+import os
 import threading
 import weakref
 from concurrent.futures import Future
@@ -16,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.errors import DatabaseUnavailable, success
 from app.extensions import db
@@ -32,9 +34,30 @@ _probes: "weakref.WeakKeyDictionary[Engine, Future]" = weakref.WeakKeyDictionary
 _probes_lock = threading.Lock()
 
 
+# Below this much free space on an SQLite database's disk, writes are about to fail.
+MIN_FREE_BYTES = 256 * 1024
+
+
 def probe(engine: Engine) -> None:
+    """Raise unless the database answers and takes writes."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1")).scalar_one()
+        # A write that matches nothing still fails on a read-only database
+        # (SQLite's read-only file or disk, a MySQL read-only server).
+        connection.execute(text("DELETE FROM token_records WHERE 1 = 0"))
+        connection.rollback()
+    if engine.dialect.name == "sqlite":
+        require_free_space(engine.url.database or "")
+
+
+def require_free_space(database: str) -> None:
+    """SQLite fails writes on a full disk; SELECT 1 would not notice."""
+    path = database.removeprefix("file:").partition("?")[0]
+    if not path or path == ":memory:":
+        return
+    stats = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+        raise OperationalError("statvfs", None, OSError(errno.ENOSPC, "disk (nearly) full"))
 
 
 def run_probe(engine: Engine, outcome: Future) -> None:
