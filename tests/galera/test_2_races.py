@@ -59,7 +59,7 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
     app = make_app(node_url(2))
     conflicts = []
 
-    def commit_on_node1_first(session, flush_context):
+    def commit_on_node1_first(session):
         with node1.begin() as connection:
             connection.execute(insert(User).values(
                 user_id=user_id, nickname="first", operation_id="op-mine" if same_operation else "op-theirs",
@@ -68,7 +68,7 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
 
     try:
         with app.app_context():
-            event.listen(db.session(), "after_flush", commit_on_node1_first, once=True)
+            event.listen(db.session(), "before_commit", commit_on_node1_first, once=True)
             if same_operation:
                 assert users.register({"user_id": user_id, "nickname": "second"}, "op-mine").nickname == "first"
             else:
