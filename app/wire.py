@@ -45,6 +45,9 @@ def load_request(schema: WireSchema) -> dict:
     try:
         data = schema.load_wire(body, header_operation_id)
     except ValidationError as exc:
+        # The operationID, when it was valid, still names the request in the log.
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        g.operation_id = valid.get("operation_id", header_operation_id)
         raise ArgumentError(describe_errors(exc.messages), data={"fields": exc.messages}) from None
     g.operation_id = data.get("operation_id", header_operation_id)
     return data

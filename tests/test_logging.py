@@ -153,3 +153,11 @@ def test_database_failure_answers_503_db_failed(app_without_database, caplog, ro
     assert any(message.startswith("database failed: OperationalError") for message in errors_logged)
     assert not any("SELECT" in message or "INSERT" in message for message in errors_logged)
     assert [line["err_code"] for line in request_lines(caplog)] == ["802"]
+
+
+def test_a_bad_request_is_logged_with_its_operation_id(client, caplog):
+    caplog.set_level(logging.INFO, logger="app.errors")
+    client.post("/auth/user_register", json={"operationID": "op-of-a-bad-body", "platform": 0})
+    lines = [record.getMessage() for record in caplog.records if "route=/auth/user_register" in record.getMessage()]
+    assert len(lines) == 1
+    assert 'operationID="op-of-a-bad-body"' in lines[0] and "errCode=400" in lines[0]
