@@ -46,9 +46,17 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/galera.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# Standalone MariaDB (3306) vs the three-node Galera cluster (3311-3313), three gunicorn instances each;
+# ~3 minutes; its own section of BENCHMARKS.md (bench/galera.py). Also the last step of `make bench`.
+.PHONY: bench-galera
+
+bench-galera: $(STAMP)
+	$(BIN)/python bench/galera.py
 
 # Scale-out on a real multi-primary cluster (tests/galera/, README "Scaling out"): three
 # MariaDB Galera nodes on 127.0.0.1:3311-3313 brought up by ../shared/tools/galera-cluster.sh

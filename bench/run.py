@@ -182,10 +182,10 @@ def ensure_wrk() -> str:
     return shutil.which("wrk")
 
 
-def wrk(server: Server, script: str, seconds: int, env: dict) -> dict:
-    """One wrk run (2 threads, 32 connections) against 127.0.0.1; its numbers."""
+def wrk(server: Server, script: str, seconds: int, env: dict, connections: int = CONNECTIONS) -> dict:
+    """One wrk run (2 threads, 32 connections unless told) against 127.0.0.1; its numbers."""
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", f"bench/{script}.lua",
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", f"bench/{script}.lua",
          f"http://127.0.0.1:{server.port}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
@@ -457,15 +457,22 @@ def report(bench: Bench, backends: dict, scale: dict | None, imports: dict | Non
 
 
 NOTES_HEADING = "## What each change bought"
+# bench/galera.py's section (standalone vs Galera cluster), between these markers.
+GALERA_START, GALERA_END = "<!-- galera-bench -->", "<!-- /galera-bench -->"
 
 
 def kept_notes(path: Path) -> str:
-    """The hand-written section of BENCHMARKS.md, from its heading to the end, carried into each new report."""
+    """What each new report carries over from BENCHMARKS.md: bench/galera.py's section between its markers,
+    then the hand-written section, from its heading to the end."""
     if not path.exists():
         return ""
     text = path.read_text()
     start = text.find(NOTES_HEADING)
-    return "" if start < 0 else "\n" + text[start:]
+    notes = "" if start < 0 else "\n" + text[start:]
+    first, last = text.find(GALERA_START), text.find(GALERA_END)
+    if 0 <= first < last and (start < 0 or first < start):  # not already inside the notes
+        notes = "\n" + text[first:last + len(GALERA_END)] + "\n" + notes
+    return notes
 
 
 def main() -> None:
