@@ -89,6 +89,24 @@ def make_app(database_url, tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def app_on(tmp_path, monkeypatch):
+    """Apps on any database URL, working or not: no tables made, engines disposed at the end."""
+    monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path / "instance"))
+    apps = []
+
+    def factory(database_url: str):
+        app = create_app(base_config(database_url))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def app(make_app):
     return make_app()
 

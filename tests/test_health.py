@@ -6,9 +6,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app import create_app, health
-from app.extensions import db
-from tests.conftest import base_config
+from app import health
 
 ANSWER_WITHIN_SECONDS = 1.0
 
@@ -17,22 +15,6 @@ def timed_get(client, path: str):
     started = time.monotonic()
     response = client.get(path)
     return response, time.monotonic() - started
-
-
-@pytest.fixture
-def app_on():
-    """Apps on a database URL that may not work (so no tables are made)."""
-    apps = []
-
-    def factory(database_url: str):
-        app = create_app(base_config(database_url))
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.conftest import base_config
 from tests.http.server import Server, Servers
 
 ENABLED = os.environ.get("GALERA_TESTS") == "1"
@@ -160,21 +159,6 @@ def log_count(server: Server, needle: str) -> int:
 
 
 @pytest.fixture
-def make_app(tmp_path, monkeypatch):
+def make_app(app_on):
     """In-process apps (no gunicorn) on a database URL; engines disposed at the end."""
-    from app import create_app
-    from app.extensions import db
-
-    monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path / "instance"))
-    apps = []
-
-    def factory(database_url: str):
-        app = create_app(base_config(database_url))
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return app_on
