@@ -137,8 +137,8 @@ def utc_time(unix_seconds: int) -> str:
 @users_cli.command("list")
 def list_command():
     """Print every userID, one a line, in order."""
-    for user in users.iter_users():
-        click.echo(user.user_id)
+    for batch in users.iter_user_id_batches():
+        click.echo("\n".join(batch))
 
 
 @users_cli.command("show")

@@ -136,22 +136,6 @@ def update_profile(user_id: str, changes: dict) -> None:
     retry_transient(apply)
 
 
-def list_users(after: str | None = None, limit: int = 1000) -> list[User]:
-    query = select(User).order_by(User.user_id).limit(limit)
-    if after is not None:
-        query = query.where(User.user_id > after)
-    return list(db.session.execute(query).scalars())
-
-
-def iter_users(batch_size: int = 1000) -> Iterator[User]:
-    """Every user in userID order, a batch at a time, so memory stays flat."""
-    after = None
-    while batch := list_users(after, batch_size):
-        yield from batch
-        after = batch[-1].user_id
-        db.session.expunge_all()
-
-
 def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
     """Every userID in order, a batch at a time, so memory stays flat."""
     after = None
