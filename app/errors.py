@@ -77,11 +77,11 @@ def handle_http_error(error: HTTPException):
 def handle_database_error(error: Exception):
     # The class and the driver's error code are enough to diagnose; the
     # statement and its parameters stay out of the log.
-    orig = getattr(error, "orig", None)
+    driver_args = getattr(getattr(error, "orig", None), "args", None) or ("",)
     logger.error(
         "database failed: %s %s (operationID=%s)",
         type(error).__name__,
-        getattr(orig, "args", ("",))[0] if orig is not None else "",
+        driver_args[0],
         json.dumps(operation_id()),
     )
     return handle_api_error(DatabaseUnavailable())

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.test_register import MINIMAL_BODY
 
@@ -92,3 +93,14 @@ def test_server_error_envelope_names_the_operation(make_app, monkeypatch):
     answer = assert_envelope(response, 500, 500)
     assert "op1" in answer["errMsg"]
     assert b"boom" not in response.data and b"Traceback" not in response.data
+
+
+def test_driver_error_without_a_message_is_still_802(make_app, monkeypatch):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    def failing(*args, **kwargs):
+        raise OperationalError("INSERT ...", {}, Exception())  # the driver said nothing
+
+    monkeypatch.setattr("app.users.register_and_issue_token", failing)
+    response = app.test_client().post("/auth/user_register", json=MINIMAL_BODY)
+    assert (response.status_code, response.json["errCode"], response.json["errMsg"]) == (503, 802, "db failed")
