@@ -110,10 +110,10 @@ def import_command(source, file_format, batch_size):
 def token_command(user_id, platform):
     """Print a login token for a registered USER_ID."""
     try:
-        user = users.get_user(user_id)
+        issued = users.issue_token(user_id, platform)
     except ApiError as exc:
         fail(f"{user_id}: {exc.message}")
-    click.echo(tokens.issue_token(user.user_id, platform).token)
+    click.echo(issued.token)
 
 
 @users_cli.command("kick")

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
@@ -146,6 +146,21 @@ def retry_transient(operation: Callable[[], T]) -> T:
             logger.info("retrying after MySQL error %s (attempt %d)", mysql_error_code(error), attempt)
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+def run_in_transaction(work: Callable[[Connection], T]) -> T:
+    """Run `work` on a pooled Core connection in a transaction of its own, retried as retry_transient.
+
+    Committed when `work` returns, rolled back when it raises. The hot paths
+    (user_token, user_register) write this way: a Session would add its own
+    bookkeeping to every statement and to the commit, for no object to track.
+    """
+
+    def attempt() -> T:
+        with db.engine.begin() as connection:
+            return work(connection)
+
+    return retry_transient(attempt)
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ import jwt
 from flask import current_app
 from jwt.algorithms import HMACAlgorithm
 from sqlalchemy import ColumnElement, delete, distinct, func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from app import gojson
 from app.database import retry_transient
@@ -91,24 +92,6 @@ class RecordedToken:
 _insert_record = insert(TokenRecord.__table__)
 
 
-def issue_token(user_id: str, platform: int) -> IssuedToken:
-    """Mint a token for a registered user with the app's key, lifetime and clock, and record it.
-
-    Under OPENIM_MULTI_LOGIN "keep" that is one INSERT; the other policies add
-    the UPDATE that kicks the earlier tokens, in the same transaction.
-    """
-    issued = mint_app_token(user_id, platform)
-
-    def record_and_commit() -> RecordedToken:
-        recorded = record_token(issued)
-        db.session.commit()
-        return recorded
-
-    recorded = retry_transient(record_and_commit)
-    prune_if_due(recorded)
-    return issued
-
-
 def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     """mint_token with the app's key, lifetime and clock."""
     config = current_app.config
@@ -116,13 +99,13 @@ def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], now)
 
 
-def record_token(issued: IssuedToken) -> RecordedToken:
-    """Record a minted token in the session's transaction, which the caller commits.
+def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:
+    """Record a minted token in the connection's transaction, which the caller commits.
 
     Mint first, outside the transaction, so that write locks are held no longer
     than the statements take. After the commit, call prune_if_due.
     """
-    result = db.session.execute(
+    result = connection.execute(
         _insert_record,
         {
             "token_hash": token_digest(issued.token),
@@ -139,7 +122,7 @@ def record_token(issued: IssuedToken) -> RecordedToken:
     if kicked_by_new_token is not None:
         # Every record but the new one, so that the new token is valid
         # even when byte-identical to one it kicks (same second).
-        db.session.execute(
+        connection.execute(
             update(TokenRecord)
             .where(kicked_by_new_token, TokenRecord.id != record_id, TokenRecord.status == TokenStatus.normal)
             .values(status=TokenStatus.kicked)

@@ -4,11 +4,12 @@ The views, the CLI and the tests all call these.
 """
 from collections.abc import Iterator
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app import tokens
-from app.database import retry_transient
+from app.database import retry_transient, run_in_transaction
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
 from app.models import TokenRecord, User
@@ -32,31 +33,46 @@ def get_user(user_id: str) -> User:
     return user
 
 
+def _read_now(statement: Select, user_id: str) -> Row | None:
+    """The first row of `statement` for `user_id`, read on a connection of its own.
+
+    Not in the Session's transaction, whose snapshot (MySQL's REPEATABLE READ)
+    may predate a user just registered through a Core transaction.
+    """
+    with db.engine.connect() as connection:
+        return connection.execute(statement, {"user_id": user_id}).first()
+
+
 def is_registered(user_id: str) -> bool:
-    return db.session.execute(_select_user_id, {"user_id": user_id}).first() is not None
+    return _read_now(_select_user_id, user_id) is not None
 
 
-def require_registered(user_id: str) -> None:
-    if not is_registered(user_id):
-        raise UserNotFound()
+def issue_token(user_id: str, platform: int) -> tokens.IssuedToken:
+    """A token for a registered user (UserNotFound otherwise), minted and recorded.
+
+    The lookup and the record are one transaction.
+    """
+    issued = tokens.mint_app_token(user_id, platform)
+
+    def look_up_and_record(connection: Connection) -> tokens.RecordedToken:
+        if connection.execute(_select_user_id, {"user_id": user_id}).first() is None:
+            raise UserNotFound()
+        return tokens.record_token(connection, issued)
+
+    tokens.prune_if_due(run_in_transaction(look_up_and_record))
+    return issued
 
 
-def register(profile: dict, operation_id: str) -> User:
+def register(profile: dict, operation_id: str) -> None:
     """Store a new user; the database's primary key decides who wins a race.
 
     A userID that exists answers AlreadyRegistered, except when the stored
     user was created with this same operationID: that is the caller retrying.
     """
-
-    def insert_and_commit() -> bool:
-        if not _insert_user_or_roll_back(profile, operation_id):
-            return False
-        db.session.commit()
-        return True
-
-    if not retry_transient(insert_and_commit):
+    try:
+        run_in_transaction(lambda connection: _insert(connection, profile, operation_id))
+    except IntegrityError:
         _require_same_operation(profile["user_id"], operation_id)
-    return get_user(profile["user_id"])
 
 
 def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> tokens.IssuedToken:
@@ -67,35 +83,28 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
     user_id = profile["user_id"]
     issued = tokens.mint_app_token(user_id, platform)
 
-    def insert_and_commit() -> tokens.RecordedToken | None:
-        if not _insert_user_or_roll_back(profile, operation_id):
-            return None
-        recorded = tokens.record_token(issued)
-        db.session.commit()
-        return recorded
+    def insert_user_and_token(connection: Connection) -> tokens.RecordedToken:
+        _insert(connection, profile, operation_id)
+        return tokens.record_token(connection, issued)
 
-    recorded = retry_transient(insert_and_commit)
-    if recorded is None:
-        _require_same_operation(user_id, operation_id)
-        return tokens.issue_token(user_id, platform)
-    tokens.prune_if_due(recorded)
-    return recorded.issued
-
-
-def _insert_user_or_roll_back(profile: dict, operation_id: str) -> bool:
-    """INSERT the user in the session's transaction; False, rolled back, when the userID exists."""
     try:
-        db.session.execute(_insert_user, {**profile, "operation_id": operation_id})
+        recorded = run_in_transaction(insert_user_and_token)
     except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
+        _require_same_operation(user_id, operation_id)
+        return issue_token(user_id, platform)
+    tokens.prune_if_due(recorded)
+    return issued
+
+
+def _insert(connection: Connection, profile: dict, operation_id: str) -> None:
+    """INSERT the user; IntegrityError when the userID exists."""
+    connection.execute(_insert_user, {**profile, "operation_id": operation_id})
 
 
 def _require_same_operation(user_id: str, operation_id: str) -> None:
     """The userID exists: a retry of the request that created it, or AlreadyRegistered."""
-    stored = db.session.execute(_select_operation_id, {"user_id": user_id}).scalar_one_or_none()
-    if stored != operation_id:
+    stored = _read_now(_select_operation_id, user_id)
+    if stored is None or stored.operation_id != operation_id:
         raise AlreadyRegistered()
 
 

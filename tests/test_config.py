@@ -15,7 +15,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError
-from app.tokens import issue_token, verify_token
+from app.tokens import mint_app_token, verify_token
 from tests.conftest import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"
@@ -330,7 +330,7 @@ def test_openim_default_key_mints_and_verifies_without_key_length_warnings(make_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with app.app_context():
-            issued = issue_token("openIM1111", 1)
+            issued = mint_app_token("openIM1111", 1)
             claims = verify_token(issued.token, ["open_im_server"], issued.issued_at)
     assert claims["UID"] == "openIM1111"
 

@@ -106,10 +106,10 @@ def test_unexpected_error_answers_500_with_the_operation_id_and_no_stack(make_ap
     caplog.set_level(logging.INFO)
     app = make_app(PROPAGATE_EXCEPTIONS=False)
 
-    def broken_require_registered(user_id):
+    def broken_issue_token(user_id, platform):
         raise RuntimeError(f"internal detail {TOKEN_SECRET}")
 
-    monkeypatch.setattr(users, "require_registered", broken_require_registered)
+    monkeypatch.setattr(users, "issue_token", broken_issue_token)
     answer = app.test_client().post("/auth/user_token", json=token_body("someone", operation_id="op-500"))
 
     assert answer.status_code == 500
@@ -117,7 +117,7 @@ def test_unexpected_error_answers_500_with_the_operation_id_and_no_stack(make_ap
     assert "op-500" in answer.json["errMsg"]
     assert answer.json["errMsg"].startswith("server error")
     body = answer.get_data(as_text=True)
-    for leak in ("Traceback", "RuntimeError", "internal detail", TOKEN_SECRET, "broken_require_registered"):
+    for leak in ("Traceback", "RuntimeError", "internal detail", TOKEN_SECRET, "broken_issue_token"):
         assert leak not in body
     # The log keeps the stack for whoever diagnoses it.
     (failure,) = [record for record in caplog.records if record.exc_info and record.name == "app.errors"]

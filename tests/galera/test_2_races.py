@@ -59,7 +59,7 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
     app = make_app(node_url(2))
     conflicts = []
 
-    def commit_on_node1_first(session):
+    def commit_on_node1_first(connection):
         with node1.begin() as connection:
             connection.execute(insert(User).values(
                 user_id=user_id, nickname="first", operation_id="op-mine" if same_operation else "op-theirs",
@@ -68,9 +68,10 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
 
     try:
         with app.app_context():
-            event.listen(db.session(), "before_commit", commit_on_node1_first, once=True)
+            event.listen(db.engine, "commit", commit_on_node1_first, once=True)
             if same_operation:
-                assert users.register({"user_id": user_id, "nickname": "second"}, "op-mine").nickname == "first"
+                users.register({"user_id": user_id, "nickname": "second"}, "op-mine")
+                assert users.get_user(user_id).nickname == "first"
             else:
                 with pytest.raises(AlreadyRegistered):
                     users.register({"user_id": user_id, "nickname": "second"}, "op-mine")
