@@ -2,6 +2,7 @@
 import logging
 
 from flask import Flask
+from flask.logging import default_handler
 
 from app import config, database
 from app.extensions import migrate
@@ -16,8 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=None,
     )
     app.json = GoJSONProvider(app)
-    if not app.logger.level:
-        app.logger.setLevel(logging.INFO)
+    configure_logging(app)
     config.load_config(app, test_config)
     database.init_app(app)
     migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
@@ -25,6 +25,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     return app
+
+
+def configure_logging(app: Flask) -> None:
+    """INFO and up; under gunicorn, straight to its error log's handlers, at its level.
+
+    Flask's default handler would reach the same place through each request's
+    `wsgi.errors`, looking the stream up again on every write.
+    """
+    gunicorn_error_log = logging.getLogger("gunicorn.error")
+    if gunicorn_error_log.handlers:
+        app.logger.removeHandler(default_handler)
+        for handler in gunicorn_error_log.handlers:
+            app.logger.addHandler(handler)
+        app.logger.setLevel(gunicorn_error_log.level)
+    elif not app.logger.level:
+        app.logger.setLevel(logging.INFO)
 
 
 def register_blueprints(app: Flask) -> None:

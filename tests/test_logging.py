@@ -161,3 +161,30 @@ def test_a_bad_request_is_logged_with_its_operation_id(client, caplog):
     lines = [record.getMessage() for record in caplog.records if "route=/auth/user_register" in record.getMessage()]
     assert len(lines) == 1
     assert 'operationID="op-of-a-bad-body"' in lines[0] and "errCode=400" in lines[0]
+
+
+def test_under_gunicorn_the_app_logs_through_its_error_log(make_app, monkeypatch):
+    """gunicorn configures its error log before it loads the app: the app then writes there, at its level."""
+    gunicorn_error_log = logging.getLogger("gunicorn.error")
+    written = []
+
+    class Collecting(logging.Handler):
+        def emit(self, record):
+            written.append(self.format(record))
+
+    handler = Collecting()
+    monkeypatch.setattr(gunicorn_error_log, "handlers", [handler])
+    monkeypatch.setattr(gunicorn_error_log, "level", logging.INFO)
+    app = make_app()
+    try:
+        assert app.logger.handlers == [handler]
+        app.test_client().post("/auth/user_token", json=token_body("nobody", operation_id="op-gunicorn"))
+        assert [line for line in written if '"op-gunicorn"' in line and "errCode=1101" in line]
+
+        # Run with --log-level warning, gunicorn's level holds for the app too.
+        monkeypatch.setattr(gunicorn_error_log, "level", logging.WARNING)
+        assert make_app().logger.level == logging.WARNING
+    finally:
+        # The "app" logger outlives these apps: give the next ones Flask's default again.
+        app.logger.handlers.clear()
+        app.logger.setLevel(logging.NOTSET)
