@@ -222,7 +222,7 @@ FIELD_DESCRIPTIONS = {
 # SPEC §2: no control characters (Unicode Cc), no leading or trailing white
 # space as Python's str.isspace counts it. Spelled out rather than with \s,
 # whose ECMA-262 meaning differs (it includes U+FEFF).
-_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_CONTROL = schemas.CONTROL_CHARACTERS
 _SPACE = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 USER_ID_PATTERN = f"^[^{_CONTROL}{_SPACE}](?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}])?$"
 

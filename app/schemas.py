@@ -4,7 +4,6 @@ Loaded dicts use the Python attribute names (`user_id`, `face_url`, ...); the
 JSON keys (`userID`, `faceURL`, ...) are the fields' data keys.
 """
 import re
-import unicodedata
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate, validates_schema
 
@@ -16,6 +15,10 @@ ALIASES = {"phonenum": "phoneNumber"}
 
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Unicode category Cc, in the \uXXXX escapes that both Python's re and ECMA-262
+# (the OpenAPI pattern) read. Cc is closed: Unicode never adds to it.
+CONTROL_CHARACTERS = "\\u0000-\\u001f\\u007f-\\u009f"
+CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 class Text(fields.String):
@@ -43,7 +46,7 @@ FAST_PATH_TYPES = {Text: str, StrictInteger: int}
 
 
 def validate_user_id(user_id: str) -> None:
-    if any(unicodedata.category(char) == "Cc" for char in user_id):
+    if CONTROL_CHARACTER.search(user_id):
         raise ValidationError("Must not contain control characters.")
     if user_id[:1].isspace() or user_id[-1:].isspace():
         raise ValidationError("Must not start or end with white space.")
@@ -94,11 +97,12 @@ class WireSchema(Schema):
         data = {}
         for key, value in body.items():
             canonical = self._declared_keys.get(key) or self._key_for.get(fold_key(key))
-            if canonical is not None:
+            if canonical is None:
+                continue
+            if value is None and canonical in self._optional_keys:
+                data.pop(canonical, None)  # absent, even when an earlier spelling gave a value
+            else:
                 data[canonical] = value
-        for key in self._optional_keys:
-            if key in data and data[key] is None:
-                del data[key]
         if operation_id_header is not None and "operationID" in self._key_for.values():
             data.setdefault("operationID", operation_id_header)
         if self._fast_fields is not None:
@@ -134,14 +138,15 @@ class WireSchema(Schema):
                     return None
                 continue
             value = data[key]
-            if type(value) is not kind or (kind is str and LONE_SURROGATE.search(value)):
+            if type(value) is not kind or (kind is str and not value.isascii() and LONE_SURROGATE.search(value)):
                 return None
-            try:
-                # As marshmallow, a validator that returns False refuses the value.
-                if any(validator(value) is False for validator in validators):
+            for validator in validators:
+                try:
+                    # As marshmallow, a validator that returns False refuses the value.
+                    if validator(value) is False:
+                        return None
+                except ValidationError:
                     return None
-            except ValidationError:
-                return None
             loaded[attribute] = value
         return loaded
 

@@ -3,12 +3,15 @@
 For every input, the fast path either loads exactly what marshmallow loads or
 steps aside (None) for marshmallow to refuse and word the error.
 """
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app.schemas import (
+    CONTROL_CHARACTER,
     force_logout_schema,
     import_row_schema,
     parse_token_schema,
@@ -108,3 +111,13 @@ def test_fast_path_agrees_with_marshmallow_on_any_row(name, data):
     schema = FAST_SCHEMAS[name]
     row = data.draw(st.fixed_dictionaries({}, optional={key: ANY_VALUE for key in keys_of(schema)}))
     assert schema._load_valid_fast(row) == marshmallow_load(schema, row)
+
+
+def test_the_control_character_class_is_unicode_category_cc():
+    """validate_user_id and the OpenAPI pattern use a class of ranges, not unicodedata, for speed."""
+    mismatches = [
+        code
+        for code in range(0x110000)
+        if (unicodedata.category(chr(code)) == "Cc") != bool(CONTROL_CHARACTER.match(chr(code)))
+    ]
+    assert mismatches == []
