@@ -6,6 +6,7 @@ checks connections before use and timeouts so that a dead server cannot hang
 a worker: every wait on the server ends well before gunicorn's 30-second
 worker timeout, as an error the service answers with 503/802 or retries.
 """
+import functools
 import logging
 import random
 import sqlite3
@@ -143,7 +144,12 @@ def retry_transient(operation: Callable[[], T]) -> T:
             db.session.rollback()
             if attempt == MAX_ATTEMPTS or not is_retryable(error):
                 raise
-            logger.info("retrying after MySQL error %s (attempt %d)", mysql_error_code(error), attempt)
+            logger.info(
+                "retrying after MySQL error %s (attempt %d, %s)",
+                mysql_error_code(error),
+                attempt,
+                getattr(operation, "__qualname__", "?"),
+            )
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
 
@@ -156,6 +162,7 @@ def run_in_transaction(work: Callable[[Connection], T]) -> T:
     bookkeeping to every statement and to the commit, for no object to track.
     """
 
+    @functools.wraps(work)  # the retry log names the unit of work
     def attempt() -> T:
         with db.engine.begin() as connection:
             return work(connection)

@@ -6,10 +6,12 @@ import warnings
 
 import flask_migrate
 import jwt
+import pymysql
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app import create_app, tokens
 from app.extensions import db
@@ -208,6 +210,20 @@ def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_client, cloc
     clock.now = FIXED_NOW + 10 * WEEK
     user_token(timed_client, "alice")
     assert record_count(timed_app) == 2
+
+
+def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_client, monkeypatch, caplog):
+    """The token is recorded before the prune: a conflict in the housekeeping is logged, not answered."""
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 1)
+
+    def conflicting_prune(now, limit=tokens.PRUNE_BATCH):
+        raise OperationalError("DELETE ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
+
+    monkeypatch.setattr(tokens, "prune_expired_records", conflicting_prune)
+    register(timed_client, "alice")
+    token = user_token(timed_client, "alice")
+    assert parse_code(timed_client, token) == 0
+    assert "pruning expired token records failed: OperationalError 1213" in caplog.text
 
 
 def test_a_prune_is_bounded(timed_app, timed_client, clock):
