@@ -144,17 +144,17 @@ def read_rows(source: BinaryIO, file_format: str) -> Iterator[tuple[int, Row]]:
         text.detach()
 
 
-# The stored columns a row may leave out, and what they then hold.
+_users = User.__table__
+# The stored columns a row may leave out, and what they then hold: the model's
+# own defaults (created_at, a clock, is set per batch), and the import's operationID.
 COLUMN_DEFAULTS = {
-    "face_url": "",
-    "gender": 0,
-    "phone_number": "",
-    "birth": 0,
-    "email": "",
-    "ex": "",
+    **{
+        column.key: column.default.arg
+        for column in _users.columns
+        if column.default is not None and column.default.is_scalar
+    },
     "operation_id": DEFAULT_OPERATION_ID,
 }
-_users = User.__table__
 _select_existing = select(_users.c.user_id).where(_users.c.user_id.in_(bindparam("user_ids", expanding=True)))
 
 
