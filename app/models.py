@@ -39,6 +39,10 @@ class User(db.Model):
     birth: Mapped[int] = mapped_column(BigInteger, default=0)
     email: Mapped[str] = mapped_column(String(64), default="")
     ex: Mapped[str] = mapped_column(String(1024), default="")
+    # OpenIM v3's fields (SPEC §12): 0 for users registered through v2.
+    # app_manger_level is OpenIM's spelling; 3 and 4 mark notification and bot accounts.
+    app_manger_level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    global_recv_msg_opt: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     # The operationID of the request that created the user: a second request
     # with the same one is a retry and succeeds again (SPEC §2).
     operation_id: Mapped[str] = mapped_column(String(64))
