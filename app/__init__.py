@@ -6,7 +6,7 @@ from flask.logging import default_handler
 
 from app import config, database
 from app.extensions import migrate
-from app.wire import GoJSONProvider
+from app.web.wire import GoJSONProvider
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -44,20 +44,22 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import health, openapi
-    from app.auth import bp as auth_bp
-    from app.user import bp as user_bp
+    from app.web import health, openapi
+    from app.web.dialects import V2, serve_dialect
+    from app.web.v2 import auth, user
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(user_bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(user.bp)
+    serve_dialect(app, "", V2)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app.errors import register_errorhandlers as register
+    from app.web import errors, request_log
 
-    register(app)
+    errors.init_app(app)
+    request_log.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

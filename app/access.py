@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app import tokens, users
+from app import token_records, users
 from app.errors import NoPermission, SecretMismatch
 
 
@@ -64,5 +64,5 @@ def authenticate(secret: str | None, token: str | None) -> Caller:
         return Caller(user_id=None, is_manager=False)
     if token is None and secret is not None:
         raise SecretMismatch()
-    owner = tokens.parse_token(token)
+    owner = token_records.parse_token(token)
     return Caller(user_id=owner.user_id, is_manager=is_manager(owner.user_id))

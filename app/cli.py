@@ -6,14 +6,42 @@ import uuid
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 
-from app import tokens, users
-from app.errors import ApiError
+from app import token_records, users
+from app.database import is_missing_schema
+from app.errors import ServiceError
 from app.importer import import_users
-from app.schemas import describe_errors, import_row_schema
-from app.tokens import PLATFORM_NAMES
+from app.openim import PLATFORM_NAMES
+from app.schemas import import_row_schema
+from app.wire_schema import describe_errors
 
-users_cli = AppGroup("users", help="Register, inspect and remove users.")
+
+class RuleCommand(click.Command):
+    """A command whose refusals by the rules end it with one line, not a traceback.
+
+    `USER_ID: user not registered`, or how to set up a database without tables.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ServiceError as refusal:
+            subject = ctx.params.get("user_id")
+            raise click.ClickException(f"{subject}: {refusal.message}" if subject else refusal.message) from None
+        except DBAPIError as error:
+            if is_missing_schema(error):
+                raise click.ClickException(
+                    "the database has no tables yet: run `flask --app wsgi db upgrade` first"
+                ) from None
+            raise
+
+
+class UsersGroup(AppGroup):
+    command_class = RuleCommand
+
+
+users_cli = UsersGroup("users", help="Register, inspect and remove users.")
 
 PLATFORM_HELP = "Platform number: " + ", ".join(f"{n} {name}" for n, name in PLATFORM_NAMES.items())
 platform_option = click.option(
@@ -64,10 +92,7 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
         fail(describe_errors(exc.messages))
     profile.pop("operation_id", None)
     existed = users.find_user(profile["user_id"]) is not None
-    try:
-        users.register(profile, operation_id)
-    except ApiError as exc:
-        fail(f"{user_id}: {exc.message}")
+    users.register(profile, operation_id)
     if existed:
         click.echo(f"{user_id} was already created with operationID {operation_id}: unchanged")
     else:
@@ -109,10 +134,7 @@ def import_command(source, file_format, batch_size):
 @platform_option
 def token_command(user_id, platform):
     """Print a login token for a registered USER_ID."""
-    try:
-        issued = users.issue_token(user_id, platform)
-    except ApiError as exc:
-        fail(f"{user_id}: {exc.message}")
+    issued = users.issue_token(user_id, platform)
     click.echo(issued.token)
 
 
@@ -121,11 +143,7 @@ def token_command(user_id, platform):
 @click.option("--platform", type=click.IntRange(1, 9), help=PLATFORM_HELP + ". Default: every platform.")
 def kick_command(user_id, platform):
     """Kick USER_ID's tokens issued so far: they stop being valid at once, on every instance."""
-    try:
-        user = users.get_user(user_id)
-    except ApiError as exc:
-        fail(f"{user_id}: {exc.message}")
-    kicked = tokens.kick_tokens(user.user_id, platform)
+    kicked = users.kick_user(user_id, platform)
     where = "every platform" if platform is None else PLATFORM_NAMES[platform]
     click.echo(f"kicked {kicked} token record(s) of {user_id} on {where}")
 
@@ -145,10 +163,7 @@ def list_command():
 @click.argument("user_id")
 def show_command(user_id):
     """Print a user's stored profile and live tokens per platform (never the tokens)."""
-    try:
-        user = users.get_user(user_id)
-    except ApiError as exc:
-        fail(f"{user_id}: {exc.message}")
+    user = users.get_user(user_id)
     for label, value in [
         ("userID", user.user_id),
         ("nickname", user.nickname),
@@ -162,7 +177,7 @@ def show_command(user_id):
         ("createdAt", f"{user.created_at.isoformat(timespec='seconds')}Z"),
     ]:
         click.echo(f"{label:12} {value}")
-    live = tokens.live_tokens(user.user_id)
+    live = token_records.live_tokens(user.user_id)
     if not live:
         click.echo(f"{'tokens':12} none live")
     for entry in live:
@@ -177,8 +192,5 @@ def show_command(user_id):
 @click.confirmation_option(prompt="Delete this user?")
 def delete_command(user_id):
     """Delete USER_ID."""
-    try:
-        users.delete_user(user_id)
-    except ApiError as exc:
-        fail(f"{user_id}: {exc.message}")
+    users.delete_user(user_id)
     click.echo(f"deleted {user_id}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.tokens import MULTI_LOGIN_POLICIES
+from app.openim import MULTI_LOGIN_POLICIES
 
 logger = logging.getLogger(__name__)
 

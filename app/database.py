@@ -127,6 +127,17 @@ def mysql_error_code(error: DBAPIError) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
+# MySQL/MariaDB: "Table '…' doesn't exist"; SQLite says "no such table".
+MYSQL_NO_SUCH_TABLE = 1146
+
+
+def is_missing_schema(error: Exception) -> bool:
+    """Whether a database error says the tables are not there: `flask db upgrade` was never run."""
+    if not isinstance(error, DBAPIError):
+        return False
+    return mysql_error_code(error) == MYSQL_NO_SUCH_TABLE or str(error.orig).startswith("no such table")
+
+
 def is_retryable(error: DBAPIError) -> bool:
     return mysql_error_code(error) in RETRYABLE_MYSQL_ERRORS
 

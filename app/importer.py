@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection, Dialect
 from app import gojson
 from app.database import run_in_transaction
 from app.models import User, utc_now
-from app.schemas import describe_errors, import_row_schema
+from app.schemas import import_row_schema
+from app.wire_schema import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth"}
 INTEGER_TEXT = re.compile(r"-?[0-9]+")

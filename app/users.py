@@ -8,10 +8,11 @@ from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from app import tokens
+from app import token_records
 from app.database import retry_transient, run_in_transaction
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
+from app.jwt_tokens import IssuedToken
 from app.models import TokenRecord, User
 
 # Hot paths (user_token, user_register) run these prepared Core statements, on
@@ -47,19 +48,19 @@ def is_registered(user_id: str) -> bool:
     return _read_now(_select_user_id, user_id) is not None
 
 
-def issue_token(user_id: str, platform: int) -> tokens.IssuedToken:
+def issue_token(user_id: str, platform: int) -> IssuedToken:
     """A token for a registered user (UserNotFound otherwise), minted and recorded.
 
     The lookup and the record are one transaction.
     """
-    issued = tokens.mint_app_token(user_id, platform)
+    issued = token_records.mint_app_token(user_id, platform)
 
-    def look_up_and_record(connection: Connection) -> tokens.RecordedToken:
+    def look_up_and_record(connection: Connection) -> token_records.RecordedToken:
         if connection.execute(_select_user_id, {"user_id": user_id}).first() is None:
             raise UserNotFound()
-        return tokens.record_token(connection, issued)
+        return token_records.record_token(connection, issued)
 
-    tokens.prune_if_due(run_in_transaction(look_up_and_record))
+    token_records.prune_if_due(run_in_transaction(look_up_and_record))
     return issued
 
 
@@ -75,24 +76,24 @@ def register(profile: dict, operation_id: str) -> None:
         _require_same_operation(profile["user_id"], operation_id)
 
 
-def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> tokens.IssuedToken:
+def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> IssuedToken:
     """register, and a token for `platform`; a new user and its token are one transaction.
 
     A retry of the same operation gets a fresh token for the user it created.
     """
     user_id = profile["user_id"]
-    issued = tokens.mint_app_token(user_id, platform)
+    issued = token_records.mint_app_token(user_id, platform)
 
-    def insert_user_and_token(connection: Connection) -> tokens.RecordedToken:
+    def insert_user_and_token(connection: Connection) -> token_records.RecordedToken:
         _insert(connection, profile, operation_id)
-        return tokens.record_token(connection, issued)
+        return token_records.record_token(connection, issued)
 
     try:
         recorded = run_in_transaction(insert_user_and_token)
     except IntegrityError:
         _require_same_operation(user_id, operation_id)
         return issue_token(user_id, platform)
-    tokens.prune_if_due(recorded)
+    token_records.prune_if_due(recorded)
     return issued
 
 
@@ -143,6 +144,15 @@ def update_profile(user_id: str, changes: dict) -> None:
             raise UserNotFound()
 
     retry_transient(apply)
+
+
+def kick_user(user_id: str, platform: int | None = None) -> int:
+    """Kick a registered user's tokens issued so far, on `platform` or on all; UserNotFound otherwise.
+
+    Returns how many token records were kicked.
+    """
+    get_user(user_id)
+    return token_records.kick_tokens(user_id, platform)
 
 
 def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:

@@ -4,7 +4,7 @@ No Flask, no ORM, no marshmallow: stdlib json, hmac, hashlib and sqlite3 (or
 pymysql). It does the work the service must do and nothing more: parse the
 JSON body (keys case-insensitive, as Go), validate, compare the secret in
 constant time, look up or insert the user, mint the same HS256 JWT as
-app/tokens.py mint_token and record its SHA-256 in token_records.
+app/jwt_tokens.py mint_token and record its SHA-256 in token_records.
 
 Served as `gunicorn -c gunicorn.conf.py bench.floor:app`; configured by the
 same FLASK_OPENIM_SECRET / FLASK_OPENIM_TOKEN_SECRET / FLASK_SQLALCHEMY_DATABASE_URI
@@ -58,7 +58,7 @@ def b64url(raw: bytes) -> bytes:
 
 
 def mint(user_id: str, platform: int, key: bytes, expire_days: int, now: int) -> tuple[str, int]:
-    """(token, exp): the very bytes of app.tokens.mint_token."""
+    """(token, exp): the very bytes of app.jwt_tokens.mint_token."""
     exp = now + expire_days * DAY
     payload = json.dumps({"UID": user_id, "Platform": PLATFORMS[platform], "exp": exp, "nbf": now, "iat": now},
                          ensure_ascii=False, separators=(",", ":")).translate(GO_ESCAPES)

@@ -1,5 +1,5 @@
 """The floor mints the very bytes of the service's tokens (`pytest bench`; run.py checks it first)."""
-from app.tokens import mint_token
+from app.jwt_tokens import mint_token
 from bench.floor import mint
 
 USER_IDS = ["u0000001", "用户<1>", "a&b>c", "line\u2028sep\u2029", "emoji 😀", 'quote"back\\slash', "x" * 64]

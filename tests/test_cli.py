@@ -10,7 +10,7 @@ from app import importer
 from app.extensions import db
 from app.importer import import_users, store_batch
 from app.models import User
-from app.tokens import mint_token, verify_token
+from app.jwt_tokens import mint_token, verify_token
 from app.users import find_user
 from tests.conftest import FIXED_NOW, TOKEN_SECRET
 

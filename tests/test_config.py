@@ -15,7 +15,8 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError
-from app.tokens import mint_app_token, verify_token
+from app.jwt_tokens import verify_token
+from app.token_records import mint_app_token
 from tests.conftest import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"

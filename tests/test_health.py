@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app import health
+from app.web import health
 
 ANSWER_WITHIN_SECONDS = 1.0
 

@@ -14,8 +14,8 @@ import pytest
 from marshmallow import fields
 
 from app import create_app
-from app.openapi import ROUTES
-from app.schemas import StrictInteger, Text
+from app.web.openapi import documented_routes
+from app.wire_schema import StrictInteger, Text
 from tests.conftest import SECRET, base_config
 from tests.test_register import MINIMAL_BODY, register
 
@@ -31,6 +31,7 @@ def post_routes() -> list[tuple[str, str]]:
 
 
 BODY_ROUTES = post_routes()
+ROUTES = documented_routes(create_app(base_config("sqlite://")))
 ROUTE_IDS = [path for path, _ in BODY_ROUTES]
 
 

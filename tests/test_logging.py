@@ -27,7 +27,7 @@ def request_lines(caplog) -> list[re.Match]:
     return [
         match
         for record in caplog.records
-        if record.name == "app.errors" and (match := REQUEST_LINE.fullmatch(record.getMessage()))
+        if record.name == "app.web.request_log" and (match := REQUEST_LINE.fullmatch(record.getMessage()))
     ]
 
 
@@ -120,7 +120,7 @@ def test_unexpected_error_answers_500_with_the_operation_id_and_no_stack(make_ap
     for leak in ("Traceback", "RuntimeError", "internal detail", TOKEN_SECRET, "broken_issue_token"):
         assert leak not in body
     # The log keeps the stack for whoever diagnoses it.
-    (failure,) = [record for record in caplog.records if record.exc_info and record.name == "app.errors"]
+    (failure,) = [record for record in caplog.records if record.exc_info and record.name == "app.web.errors"]
     assert "op-500" in failure.getMessage()
     assert [line["err_code"] for line in request_lines(caplog)] == ["500"]
 
@@ -149,14 +149,14 @@ def test_database_failure_answers_503_db_failed(app_without_database, caplog, ro
     answer = app_without_database.test_client().post(route, json=body)
     assert answer.status_code == 503
     assert answer.json == {"errCode": 802, "errMsg": "db failed", "data": None}
-    errors_logged = [record.getMessage() for record in caplog.records if record.name == "app.errors"]
+    errors_logged = [record.getMessage() for record in caplog.records if record.name == "app.web.errors"]
     assert any(message.startswith("database failed: OperationalError") for message in errors_logged)
     assert not any("SELECT" in message or "INSERT" in message for message in errors_logged)
     assert [line["err_code"] for line in request_lines(caplog)] == ["802"]
 
 
 def test_a_bad_request_is_logged_with_its_operation_id(client, caplog):
-    caplog.set_level(logging.INFO, logger="app.errors")
+    caplog.set_level(logging.INFO, logger="app.web.request_log")
     client.post("/auth/user_register", json={"operationID": "op-of-a-bad-body", "platform": 0})
     lines = [record.getMessage() for record in caplog.records if "route=/auth/user_register" in record.getMessage()]
     assert len(lines) == 1

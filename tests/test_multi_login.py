@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import event
 
-from app import tokens
+from app import token_records
 from app.config import ConfigError
 from app.extensions import db
 from tests.test_parse_token import parse_code, register, user_token
@@ -98,7 +98,7 @@ def statements_of_user_token(app, client) -> list[str]:
     ],
 )
 def test_user_token_sends_no_more_statements_than_the_policy_needs(make_app, policy, expected, monkeypatch):
-    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
+    monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
     app = make_app(OPENIM_MULTI_LOGIN=policy)
     client = app.test_client()
     register(client, "alice")

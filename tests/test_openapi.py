@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from app import errors, openapi, schemas
+from app import create_app, schemas
+from app.web import openapi, route_docs
+from app.web.v2 import errors as v2_errors
 from app.gojson import fold_key
-from app.openapi import IMPLICIT_METHODS, ROUTES, UndocumentedRoute, build_document
-from tests.conftest import SECRET, TOKEN_SECRET
+from app.web.openapi import IMPLICIT_METHODS, UndocumentedRoute, build_document, documented_routes, table_classes
+from app.wire_schema import ALIASES
+from tests.conftest import SECRET, TOKEN_SECRET, base_config
 
 # The characters the userID rule is about: white space and control characters.
 EDGE_CHARACTERS = [
@@ -59,7 +62,7 @@ def test_paths_are_exactly_the_apps_routes(app, document):
 
 def test_every_registry_entry_is_a_real_route(app):
     # A stale entry would document a route that no longer exists.
-    assert set(ROUTES) == {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert set(documented_routes(app)) == {rule.endpoint for rule in app.url_map.iter_rules()}
 
 
 def test_a_route_missing_from_the_registry_fails_the_build(make_app):
@@ -72,7 +75,7 @@ def test_a_route_missing_from_the_registry_fails_the_build(make_app):
 def test_every_operation_has_a_description_and_says_what_it_reads(app, document):
     endpoint_of = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
     for path, operations in document["paths"].items():
-        route = ROUTES[endpoint_of[path]]
+        route = documented_routes(app)[endpoint_of[path]]
         for operation in operations.values():
             assert operation["summary"] and operation["description"]
             assert ("requestBody" in operation) == (route.request is not None)
@@ -82,7 +85,7 @@ def test_every_operation_has_a_description_and_says_what_it_reads(app, document)
 def test_request_schemas_follow_the_marshmallow_schemas(app, document):
     endpoint_of = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
     for path, operations in document["paths"].items():
-        schema_class = ROUTES[endpoint_of[path]].request
+        schema_class = documented_routes(app)[endpoint_of[path]].request
         if schema_class is None:
             continue
         wire_fields = schema_class().fields.values()
@@ -110,21 +113,22 @@ def test_optional_fields_may_be_null_and_required_ones_may_not(document):
 
 def test_every_error_code_of_errors_py_is_in_the_table(document):
     table = document["info"]["description"]
-    for error_class in openapi.all_error_classes():
-        assert f"| {error_class.err_code} | {error_class.http_status} | {error_class.__name__} |" in table
-    for status, (err_code, message) in errors.HTTP_ERRORS.items():
+    for error_class, (err_code, status, _) in v2_errors.ERRORS.items():
+        assert f"| {err_code} | {status} | {error_class.__name__} |" in table
+    for status, (err_code, message) in v2_errors.HTTP_ERRORS.items():
         assert f"| {err_code} | {status} | HTTP {status} | {message} |" in table
 
 
 def test_each_operation_lists_its_error_codes_under_their_statuses(app, document):
     endpoint_of = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
     for path, operations in document["paths"].items():
-        route = ROUTES[endpoint_of[path]]
+        route = documented_routes(app)[endpoint_of[path]]
         for operation in operations.values():
             responses = operation["responses"]
-            for error_class in route.errors:
-                schema = responses[str(error_class.http_status)]["content"]["application/json"]["schema"]
-                assert error_class.err_code in schema["properties"]["errCode"]["enum"]
+            for error_class in table_classes(route.errors):
+                err_code, status, _ = v2_errors.ERRORS[error_class]
+                schema = responses[str(status)]["content"]["application/json"]["schema"]
+                assert err_code in schema["properties"]["errCode"]["enum"]
             if route.request is not None:
                 assert {"400", "413", "500"} <= set(responses)
 
@@ -160,8 +164,8 @@ def test_user_id_pattern_on_the_edges(user_id):
 
 def all_request_keys() -> list[str]:
     return sorted(
-        {field.data_key or name for route in ROUTES.values() if route.request for name, field in route.request().fields.items()}
-        | set(schemas.ALIASES)
+        {field.data_key or name for route in documented_routes(create_app(base_config("sqlite://"))).values() if route.request for name, field in route.request().fields.items()}
+        | set(ALIASES)
     )
 
 
@@ -169,19 +173,19 @@ def all_request_keys() -> list[str]:
 @given(key=st.sampled_from(all_request_keys()), upper=st.lists(st.booleans(), min_size=20, max_size=20))
 def test_every_spelling_that_binds_matches_a_pattern(key, upper):
     spelling = "".join(char.upper() if flip else char.lower() for char, flip in zip(key, upper))
-    assert re.fullmatch(openapi.spellings_pattern(key), spelling)
+    assert re.fullmatch(route_docs.spellings_pattern(key), spelling)
     assert fold_key(spelling) == fold_key(key)
 
 
 @pytest.mark.parametrize(("key", "other"), [("userID", "userIDs"), ("userID", "user_id"), ("ex", "e"), ("secret", "secrets")])
 def test_keys_that_do_not_bind_match_no_pattern(key, other):
-    assert re.fullmatch(openapi.spellings_pattern(key), other) is None
+    assert re.fullmatch(route_docs.spellings_pattern(key), other) is None
     assert fold_key(other) != fold_key(key)
 
 
 def test_go_folds_of_s_and_k_are_spellings_too():
-    assert re.fullmatch(openapi.spellings_pattern("secret"), "\u017fecret")
-    assert re.fullmatch(openapi.spellings_pattern("nickname"), "nic\u212aname")
+    assert re.fullmatch(route_docs.spellings_pattern("secret"), "\u017fecret")
+    assert re.fullmatch(route_docs.spellings_pattern("nickname"), "nic\u212aname")
     assert fold_key("\u017fecret") == "secret" and fold_key("nic\u212aname") == "nickname"
 
 
@@ -189,5 +193,5 @@ def test_request_bodies_hold_every_spelling_to_the_fields_schema(document):
     register = request_component(document, document["paths"]["/auth/user_register"]["post"])
     patterns = register["patternProperties"]
     for key, schema in register["properties"].items():
-        assert patterns[openapi.spellings_pattern(key)] == schema
-    assert patterns[openapi.spellings_pattern("phonenum")] == register["properties"]["phoneNumber"]
+        assert patterns[route_docs.spellings_pattern(key)] == schema
+    assert patterns[route_docs.spellings_pattern("phonenum")] == register["properties"]["phoneNumber"]

@@ -13,10 +13,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app import create_app, tokens
+from app import create_app, token_records
 from app.extensions import db
 from app.models import TokenRecord, TokenStatus
-from app.tokens import SECONDS_PER_DAY, mint_token
+from app.jwt_tokens import mint_token
+from app.openim import SECONDS_PER_DAY
 from tests.conftest import FIXED_NOW, SECRET, TOKEN_SECRET, base_config
 
 WEEK = 7 * SECONDS_PER_DAY
@@ -119,7 +120,7 @@ def test_wrong_key_is_705(timed_client):
 def test_kicked_is_706(timed_app, timed_client):
     token = register(timed_client, "alice")
     with timed_app.app_context():
-        assert tokens.kick_tokens("alice", 1) == 1
+        assert token_records.kick_tokens("alice", 1) == 1
     assert parse_code(timed_client, token) == 706
 
 
@@ -159,7 +160,7 @@ def test_mistyped_claim_is_703(timed_client):
 def test_expiry_is_checked_before_the_record(timed_app, timed_client, clock):
     token = register(timed_client, "alice")
     with timed_app.app_context():
-        tokens.kick_tokens("alice")
+        token_records.kick_tokens("alice")
     never_issued = mint_token("alice", 1, TOKEN_SECRET, 7, FIXED_NOW - 5).token
     clock.now = FIXED_NOW + WEEK
     assert parse_code(timed_client, token) == 701
@@ -192,20 +193,20 @@ def record_count(app) -> int:
 
 
 def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_client, clock, monkeypatch):
-    monkeypatch.setattr(tokens, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
     register(timed_client, "alice")
     user_token(timed_client, "alice")
-    clock.now = FIXED_NOW + WEEK + tokens.PRUNE_GRACE_SECONDS - 1
+    clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS - 1
     user_token(timed_client, "alice")
     assert record_count(timed_app) == 3  # expired, but within the grace period
-    clock.now = FIXED_NOW + WEEK + tokens.PRUNE_GRACE_SECONDS
+    clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS
     fresh = user_token(timed_client, "alice")
     assert record_count(timed_app) == 2  # the two first went, the last two stay
     assert parse_code(timed_client, fresh) == 0
 
 
 def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_client, clock, monkeypatch):
-    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
+    monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
     register(timed_client, "alice")
     clock.now = FIXED_NOW + 10 * WEEK
     user_token(timed_client, "alice")
@@ -214,12 +215,12 @@ def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_client, cloc
 
 def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_client, monkeypatch, caplog):
     """The token is recorded before the prune: a conflict in the housekeeping is logged, not answered."""
-    monkeypatch.setattr(tokens, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
 
-    def conflicting_prune(now, limit=tokens.PRUNE_BATCH):
+    def conflicting_prune(now, limit=token_records.PRUNE_BATCH):
         raise OperationalError("DELETE ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
 
-    monkeypatch.setattr(tokens, "prune_expired_records", conflicting_prune)
+    monkeypatch.setattr(token_records, "prune_expired_records", conflicting_prune)
     register(timed_client, "alice")
     token = user_token(timed_client, "alice")
     assert parse_code(timed_client, token) == 0
@@ -232,7 +233,7 @@ def test_a_prune_is_bounded(timed_app, timed_client, clock):
         clock.now = FIXED_NOW + second
         user_token(timed_client, "alice")
     with timed_app.app_context():
-        assert tokens.prune_expired_records(FIXED_NOW + 10 * WEEK, limit=3) == 3
+        assert token_records.prune_expired_records(FIXED_NOW + 10 * WEEK, limit=3) == 3
     assert record_count(timed_app) == 2
 
 

@@ -5,7 +5,8 @@ import jwt
 import pytest
 
 from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
-from app.tokens import PLATFORM_NAMES, mint_token, verify_token
+from app.jwt_tokens import mint_token, verify_token
+from app.openim import PLATFORM_NAMES
 from tests.conftest import SECRET
 
 # The two example answers of the OpenIM API page (shared/seeds), minted by

@@ -1,7 +1,7 @@
 """POST /auth/user_token: SPEC §3."""
 import pytest
 
-from app.tokens import verify_token
+from app.jwt_tokens import verify_token
 from tests.conftest import SECRET, TOKEN_SECRET
 from tests.test_register import MINIMAL_BODY, register
 

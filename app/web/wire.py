@@ -5,8 +5,13 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import gojson
-from app.errors import ArgumentError
-from app.schemas import WireSchema, describe_errors
+from app.errors import InvalidInput
+from app.wire_schema import WireSchema, describe_errors
+
+
+def operation_id() -> str:
+    """The caller's operationID as far as it is known: body first, then header."""
+    return g.get("operation_id") or request.headers.get("operationID", "")
 
 
 def read_body() -> bytes:
@@ -33,14 +38,14 @@ def read_body() -> bytes:
 def load_request(schema: WireSchema) -> dict:
     """The request body, parsed as JSON whatever its Content-Type, loaded with `schema`.
 
-    Raises ArgumentError naming every bad field.
+    Raises InvalidInput naming every bad field.
     """
     try:
         body = gojson.loads(read_body())
     except ValueError as exc:
-        raise ArgumentError(str(exc)) from None
+        raise InvalidInput(str(exc)) from None
     if not isinstance(body, dict):
-        raise ArgumentError("body must be a JSON object")
+        raise InvalidInput("body must be a JSON object")
     header_operation_id = request.headers.get("operationID")
     try:
         data = schema.load_wire(body, header_operation_id)
@@ -48,7 +53,7 @@ def load_request(schema: WireSchema) -> dict:
         # The operationID, when it was valid, still names the request in the log.
         valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         g.operation_id = valid.get("operation_id", header_operation_id)
-        raise ArgumentError(describe_errors(exc.messages), data={"fields": exc.messages}) from None
+        raise InvalidInput(describe_errors(exc.messages), fields=exc.messages) from None
     g.operation_id = data.get("operation_id", header_operation_id)
     return data
 

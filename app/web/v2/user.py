@@ -2,13 +2,21 @@
 import itertools
 from collections.abc import Iterator
 
-from flask import Response, g, request, stream_with_context
+from flask import Blueprint, Response, g, request, stream_with_context
 
 from app import gojson, users
 from app.access import Caller, authenticate
-from app.errors import success
+from app.errors import DatabaseUnavailable, InvalidToken, NoPermission, SecretMismatch, UserNotFound
 from app.models import User
-from app.schemas import (
+from app.web.route_docs import documented, paging_rule
+from app.web.v2.errors import success
+from app.web.v2.schemas import (
+    AccountCheckSchema,
+    AccountStatusSchema,
+    GetAllUsersUidSchema,
+    GetUsersInfoSchema,
+    UpdateUserInfoSchema,
+    UserInfoSchema,
     account_check_schema,
     get_all_users_uid_schema,
     get_users_info_schema,
@@ -16,8 +24,11 @@ from app.schemas import (
     update_user_info_schema,
     user_info_schema,
 )
-from app.user import bp
-from app.wire import load_request
+from app.web.wire import load_request
+
+bp = Blueprint("user", __name__, url_prefix="/user")
+
+CALLER_ERRORS = (SecretMismatch, InvalidToken, DatabaseUnavailable)
 
 
 def caller_of(fields: dict) -> Caller:
@@ -51,14 +62,30 @@ def streamed_success(batches: Iterator[list]) -> Response:
 
 
 @bp.post("/get_users_info")
+@documented(
+    "Public profiles of users",
+    request=GetUsersInfoSchema,
+    data={"type": "array", "items": UserInfoSchema},
+    errors=CALLER_ERRORS,
+    token_header="optional",
+)
 def get_users_info():
+    """The profiles of those of `userIDList` that are registered. phoneNumber, birth and email only
+    for the caller's own record, or for every record when the caller is a manager or the AppServer."""
     fields = load_request(get_users_info_schema)
     caller = caller_of(fields)
     return success([user_info(user, caller) for user in users.find_users(fields["user_ids"])])
 
 
 @bp.post("/update_user_info")
+@documented(
+    "Change a user's profile",
+    request=UpdateUserInfoSchema,
+    errors=(*CALLER_ERRORS, NoPermission, UserNotFound),
+    token_header="optional",
+)
 def update_user_info():
+    """Only the fields given change; one's own profile, or anyone's for a manager or the AppServer."""
     fields = load_request(update_user_info_schema)
     caller = caller_of(fields)
     fields.pop("operation_id")
@@ -69,7 +96,15 @@ def update_user_info():
 
 
 @bp.post("/account_check")
+@documented(
+    "Which userIDs are registered",
+    request=AccountCheckSchema,
+    data={"type": "array", "items": AccountStatusSchema},
+    errors=(*CALLER_ERRORS, NoPermission),
+    token_header="optional",
+)
 def account_check():
+    """One entry per userID asked about; manager or secret only."""
     fields = load_request(account_check_schema)
     caller_of(fields).require_admin()
     return success(
@@ -81,7 +116,17 @@ def account_check():
 
 
 @bp.post("/get_all_users_uid")
+@documented(
+    "Every registered userID",
+    request=GetAllUsersUidSchema,
+    data={"type": "array", "items": {"type": "string"}},
+    errors=(*CALLER_ERRORS, NoPermission),
+    token_header="optional",
+    body_rules={"allOf": [paging_rule("pageNumber", "showNumber"), paging_rule("showNumber", "pageNumber")]},
+)
 def get_all_users_uid():
+    """Without paging fields the whole list (streamed); with pageNumber and showNumber, that page.
+    Manager or secret only."""
     fields = load_request(get_all_users_uid_schema)
     caller_of(fields).require_admin()
     if "page_number" in fields:

@@ -1,89 +1,38 @@
-"""OpenIM v2 login tokens (SPEC §4).
+"""Token records (SPEC §9): who was issued which token, and which were kicked.
 
-A token is an HS256 JWT whose payload is exactly what OpenIM's Go server
-writes: `{"UID":…,"Platform":…,"exp":…,"nbf":…,"iat":…}`, compact, in that
-order, encoded as Go's encoding/json encodes it. PyJWT's encoder cannot produce
-those bytes (it escapes non-ASCII), so minting is done here with hmac;
-verifying uses PyJWT, always naming `algorithms=["HS256"]`.
-
-Token records (SPEC §9): every issue is recorded by the token's SHA-256 in the
+Every issue is recorded by the token's SHA-256 (never the token) in the
 database all instances share, so a kick through one instance is seen by all.
+Minting and verifying the JWT itself is app/jwt_tokens.py's; this module
+adds the app's key, lifetime and clock, and the records.
 """
-import base64
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 
-import jwt
 from flask import current_app
-from jwt.algorithms import HMACAlgorithm
 from sqlalchemy import ColumnElement, bindparam, delete, distinct, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from app import gojson
 from app.database import mysql_error_code, retry_transient, run_in_transaction
-from app.errors import TokenExpired, TokenKicked, TokenMalformed, TokenNotValidYet, TokenUnknown
+from app.errors import TokenKicked, TokenMalformed, TokenUnknown
 from app.extensions import db
+from app.jwt_tokens import IssuedToken, mint_token, token_digest, verify_token
 from app.models import TokenRecord, TokenStatus
 
 logger = logging.getLogger(__name__)
 
-PLATFORM_NAMES = {
-    1: "IOS",
-    2: "Android",
-    3: "Windows",
-    4: "OSX",
-    5: "Web",
-    6: "MiniWeb",
-    7: "Linux",
-    8: "APad",
-    9: "IPad",
-}
-SECONDS_PER_DAY = 24 * 60 * 60
-# OPENIM_MULTI_LOGIN: which earlier tokens of a user a new token kicks.
-MULTI_LOGIN_POLICIES = ("keep", "kick_same_platform", "single")
-
 # Expired records are pruned by the issuing requests themselves, no cron job:
 # the issue whose record id is a multiple of PRUNE_EVERY deletes at most
-# PRUNE_BATCH expired rows. Ids come from the shared database, so the work is
-# spread over all instances and costs the other PRUNE_EVERY - 1 issues nothing;
-# deleting up to PRUNE_BATCH rows per PRUNE_EVERY inserts outruns the inserts,
-# so a backlog drains, while no single request pays for more than one batch.
+# PRUNE_BATCH expired rows. Ids come from the database all instances use, so
+# the work is spread over all instances and costs the other PRUNE_EVERY - 1
+# issues nothing; deleting up to PRUNE_BATCH rows per PRUNE_EVERY inserts
+# outruns the inserts, so a backlog drains, while no single request pays for
+# more than one batch.
 PRUNE_EVERY = 128
 PRUNE_BATCH = 1000
 # Instances' clocks differ a little: keep records a while past their expiry so
 # that no instance still accepting a token finds its record gone.
 PRUNE_GRACE_SECONDS = 3600
-_HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    user_id: str
-    platform: int
-    token: str
-    issued_at: int
-    expires_at: int
-
-
-def _b64url(raw: bytes) -> bytes:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=")
-
-
-def mint_token(user_id: str, platform: int, key: str, expire_days: int, now: int) -> IssuedToken:
-    """The token OpenIM would mint for this user, platform, key and second."""
-    expires_at = now + expire_days * SECONDS_PER_DAY
-    claims = {"UID": user_id, "Platform": PLATFORM_NAMES[platform], "exp": expires_at, "nbf": now, "iat": now}
-    signing_input = _HEADER + b"." + _b64url(gojson.dumps(claims).encode("utf-8"))
-    signature = hmac.new(key.encode("utf-8"), signing_input, hashlib.sha256).digest()
-    token = (signing_input + b"." + _b64url(signature)).decode("ascii")
-    return IssuedToken(user_id, platform, token, now, expires_at)
-
-
-def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
 
 
 @dataclass(frozen=True)
@@ -101,11 +50,15 @@ _select_expired = (
 _delete_records = delete(_records).where(_records.c.id.in_(bindparam("ids", expanding=True)))
 
 
+def app_now() -> int:
+    """The app's clock (OPENIM_CLOCK, injected by tests), in whole seconds."""
+    return int(current_app.config["OPENIM_CLOCK"]())
+
+
 def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     """mint_token with the app's key, lifetime and clock."""
     config = current_app.config
-    now = int(config["OPENIM_CLOCK"]())
-    return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], now)
+    return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
 
 
 def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:
@@ -206,71 +159,17 @@ class LiveTokens:
 
 def live_tokens(user_id: str) -> list[LiveTokens]:
     """Per platform, how many distinct tokens of the user are live and when the last one expires."""
-    now = int(current_app.config["OPENIM_CLOCK"]())
     rows = db.session.execute(
         select(TokenRecord.platform, func.count(distinct(TokenRecord.token_hash)), func.max(TokenRecord.expires_at))
         .where(
             TokenRecord.user_id == user_id,
             TokenRecord.status == TokenStatus.normal,
-            TokenRecord.expires_at > now,
+            TokenRecord.expires_at > app_now(),
         )
         .group_by(TokenRecord.platform)
         .order_by(TokenRecord.platform)
     ).all()
     return [LiveTokens(platform, count, last_expires_at) for platform, count, last_expires_at in rows]
-
-
-class _ConfiguredKeyHS256(HMACAlgorithm):
-    """HS256 without PyJWT's per-call warning about keys under 32 bytes.
-
-    Weak keys are refused, or allowed and warned about once, at start-up.
-    """
-
-    def check_key_length(self, key) -> None:
-        return None
-
-
-_jws = jwt.PyJWS(algorithms=["HS256"])
-_jws.unregister_algorithm("HS256")
-_jws.register_algorithm("HS256", _ConfiguredKeyHS256(HMACAlgorithm.SHA256))
-_CLAIM_TYPES = {"UID": str, "Platform": str, "exp": int, "nbf": int, "iat": int}
-
-
-def verify_token(token: str, keys: list[str], now: int) -> dict:
-    """The claims of a token signed with one of `keys`, checked at `now`.
-
-    Raises in SPEC §9's order: TokenMalformed, TokenUnknown (bad signature or
-    any algorithm but HS256), TokenExpired, TokenNotValidYet.
-    """
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise TokenMalformed() from None
-    if header.get("alg") != "HS256":
-        raise TokenUnknown()
-    for key in keys:
-        try:
-            payload = _jws.decode(token, key, algorithms=["HS256"])
-            break
-        except jwt.InvalidSignatureError:
-            continue
-        except jwt.PyJWTError:
-            raise TokenMalformed() from None
-    else:
-        raise TokenUnknown()
-    try:
-        claims = gojson.loads(payload)
-    except ValueError:
-        raise TokenMalformed() from None
-    if not isinstance(claims, dict) or any(
-        type(claims.get(name)) is not kind for name, kind in _CLAIM_TYPES.items()
-    ):
-        raise TokenMalformed()
-    if now >= claims["exp"]:
-        raise TokenExpired()
-    if now < claims["nbf"]:
-        raise TokenNotValidYet()
-    return claims
 
 
 @dataclass(frozen=True)
@@ -290,7 +189,7 @@ def parse_token(token: str | None) -> TokenOwner:
         raise TokenMalformed()
     config = current_app.config
     keys = [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
-    claims = verify_token(token, keys, int(config["OPENIM_CLOCK"]()))
+    claims = verify_token(token, keys, app_now())
     records = db.session.execute(
         select(TokenRecord.platform, TokenRecord.status).where(TokenRecord.token_hash == token_digest(token))
     ).all()

@@ -1,0 +1,123 @@
+"""Login tokens as pure JWT: mint and verify, byte for byte as OpenIM's Go server.
+
+No database, no Flask: a key, a clock reading and claims in, bytes out. Token
+records (who was issued what, kicks) are app/token_records.py's.
+
+OpenIM v2 (SPEC §4): an HS256 JWT whose payload is exactly
+`{"UID":…,"Platform":…,"exp":…,"nbf":…,"iat":…}`, compact, in that order,
+encoded as Go's encoding/json encodes it. PyJWT's encoder cannot produce those
+bytes (it escapes non-ASCII), so minting is done here with hmac; verifying
+uses PyJWT, always naming `algorithms=["HS256"]`.
+"""
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import jwt
+from jwt.algorithms import HMACAlgorithm
+
+from app import gojson
+from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
+from app.openim import PLATFORM_NAMES, SECONDS_PER_DAY
+
+_HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    user_id: str
+    platform: int
+    token: str
+    issued_at: int
+    expires_at: int
+
+
+def _b64url(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+def sign(claims: dict, key: str) -> str:
+    """An HS256 JWT of `claims`, serialized as Go's encoding/json would, in the dict's order."""
+    signing_input = _HEADER + b"." + _b64url(gojson.dumps(claims).encode("utf-8"))
+    signature = hmac.new(key.encode("utf-8"), signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + _b64url(signature)).decode("ascii")
+
+
+def mint_token(user_id: str, platform: int, key: str, expire_days: int, now: int) -> IssuedToken:
+    """The token OpenIM v2 would mint for this user, platform, key and second."""
+    expires_at = now + expire_days * SECONDS_PER_DAY
+    claims = {"UID": user_id, "Platform": PLATFORM_NAMES[platform], "exp": expires_at, "nbf": now, "iat": now}
+    return IssuedToken(user_id, platform, sign(claims, key), now, expires_at)
+
+
+def token_digest(token: str) -> bytes:
+    """What a token record holds instead of the token: its SHA-256."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class _ConfiguredKeyHS256(HMACAlgorithm):
+    """HS256 without PyJWT's per-call warning about keys under 32 bytes.
+
+    Weak keys are refused, or allowed and warned about once, at start-up.
+    """
+
+    def check_key_length(self, key) -> None:
+        return None
+
+
+_jws = jwt.PyJWS(algorithms=["HS256"])
+_jws.unregister_algorithm("HS256")
+_jws.register_algorithm("HS256", _ConfiguredKeyHS256(HMACAlgorithm.SHA256))
+V2_CLAIM_TYPES = {"UID": str, "Platform": str, "exp": int, "nbf": int, "iat": int}
+
+
+def verified_payload(token: str, keys: list[str]) -> bytes:
+    """The payload of a token signed with one of `keys`.
+
+    Raises TokenMalformed, or TokenUnknown for a bad signature or any algorithm but HS256.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenMalformed() from None
+    if header.get("alg") != "HS256":
+        raise TokenUnknown()
+    for key in keys:
+        try:
+            return _jws.decode(token, key, algorithms=["HS256"])
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            raise TokenMalformed() from None
+    raise TokenUnknown()
+
+
+def typed_claims(payload: bytes, claim_types: dict[str, type]) -> dict:
+    """The payload as a JSON object holding every claim of `claim_types` with its type; else TokenMalformed."""
+    try:
+        claims = gojson.loads(payload)
+    except ValueError:
+        raise TokenMalformed() from None
+    if not isinstance(claims, dict) or any(type(claims.get(name)) is not kind for name, kind in claim_types.items()):
+        raise TokenMalformed()
+    return claims
+
+
+def check_lifetime(claims: dict, now: int, not_before: int) -> None:
+    """TokenExpired at and after `exp`, TokenNotValidYet before `not_before`."""
+    if now >= claims["exp"]:
+        raise TokenExpired()
+    if now < not_before:
+        raise TokenNotValidYet()
+
+
+def verify_token(token: str, keys: list[str], now: int) -> dict:
+    """The claims of an OpenIM v2 token signed with one of `keys`, checked at `now`.
+
+    Raises in SPEC §9's order: TokenMalformed, TokenUnknown (bad signature or
+    any algorithm but HS256), TokenExpired, TokenNotValidYet.
+    """
+    claims = typed_claims(verified_payload(token, keys), V2_CLAIM_TYPES)
+    check_lifetime(claims, now, claims["nbf"])
+    return claims

@@ -1,0 +1,38 @@
+"""Which wire dialect answers a request: by the URL prefix it came to.
+
+A dialect is the skin over the one set of rules: its envelope and its error
+table. Unknown routes and wrong methods get the envelope of the dialect whose
+prefix the URL has, so a v3 client's typo gets a v3 answer.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+
+from app.web.v2 import errors as v2_errors
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    answer_failure: Callable
+    answer_http_error: Callable
+    answer_unexpected: Callable
+
+
+V2 = Dialect("v2", v2_errors.answer_failure, v2_errors.answer_http_error, v2_errors.answer_unexpected)
+
+
+def serve_dialect(app: Flask, prefix: str, dialect: Dialect) -> None:
+    """Requests under `prefix` ('' for the root) are answered in `dialect`; the longest prefix wins."""
+    served = app.extensions.setdefault("openim_dialects", [])
+    served.append((prefix, dialect))
+    served.sort(key=lambda entry: len(entry[0]), reverse=True)
+
+
+def dialect_of_request() -> Dialect:
+    for prefix, dialect in current_app.extensions.get("openim_dialects", ()):
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            g.dialect = dialect.name
+            return dialect
+    return V2

@@ -1,0 +1,66 @@
+"""App-level handlers: every failure, on every route (404 and 405 included), in its dialect's envelope.
+
+The rules raise plain exceptions (app/errors.py); the dialect whose URL the
+request came to (see app/web/dialects.py) words the answer. Database failures
+are logged here, by class and driver code only: the statement and its
+parameters stay out of the log.
+"""
+import json
+import logging
+
+from flask import Flask
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.database import is_missing_schema
+from app.errors import DatabaseNotSetUp, DatabaseUnavailable, ServiceError
+from app.web.dialects import dialect_of_request
+from app.web.wire import operation_id
+
+logger = logging.getLogger(__name__)
+
+
+def handle_service_error(error: ServiceError):
+    return dialect_of_request().answer_failure(error)
+
+
+def handle_http_error(error: HTTPException):
+    body, status = dialect_of_request().answer_http_error(error)
+    # Keep werkzeug's headers (a 405 must carry Allow, RFC 9110), not its HTML Content-Type.
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return body, status, headers
+
+
+def handle_database_error(error: Exception):
+    if is_missing_schema(error):
+        logger.error(
+            "database has no schema: run `flask --app wsgi db upgrade` (operationID=%s)", json.dumps(operation_id())
+        )
+        return handle_service_error(DatabaseNotSetUp())
+    driver_args = getattr(getattr(error, "orig", None), "args", None) or ("",)
+    logger.error(
+        "database failed: %s %s (operationID=%s)",
+        type(error).__name__,
+        driver_args[0],
+        json.dumps(operation_id()),
+    )
+    return handle_service_error(DatabaseUnavailable())
+
+
+def handle_server_error(error: InternalServerError):
+    original = error.original_exception or error
+    logger.error(
+        "unexpected %s (operationID=%s)",
+        type(original).__name__,
+        json.dumps(operation_id()),
+        exc_info=original,
+    )
+    return dialect_of_request().answer_unexpected(operation_id())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(InternalServerError, handle_server_error)
+    app.register_error_handler(sa_exc.DBAPIError, handle_database_error)
+    app.register_error_handler(sa_exc.TimeoutError, handle_database_error)

@@ -1,0 +1,264 @@
+"""The OpenAPI 3.1 document of the service, served at GET /openapi.json.
+
+Each route describes itself next to its view (app/web/route_docs.py:
+`@documented(...)`, the docstring as description); request bodies come from
+its marshmallow schema (through apispec), and error codes from the dialect's
+error table (app/web/v2/errors.py). The document is built from the app's
+url_map, and building it fails on a route without a description, so a new
+route cannot go undocumented (tests/test_openapi.py builds it).
+"""
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, current_app, jsonify
+
+from app import schemas
+from app.errors import InvalidInput, ServiceError
+from app.openim import PLATFORM_NAMES
+from app.web.route_docs import RouteDoc, documented, route_doc, spellings_pattern
+from app.web.v2.errors import ERRORS, HTTP_ERRORS, UNEXPECTED
+from app.wire_schema import ALIASES, WireSchema
+
+bp = Blueprint("openapi", __name__)
+
+TITLE = "OpenIM-compatible auth service"
+VERSION = "0.1.0"
+# Werkzeug and Flask answer these by themselves on every route.
+IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
+# Routes that take body `secret` or header `token` say so in their description.
+CALLER_NOTE = (
+    " The caller is the AppServer (body `secret`) or a user (header `token`): either suffices,"
+    " a matching secret wins."
+)
+
+
+class UndocumentedRoute(LookupError):
+    """A route of the app has no @documented description."""
+
+
+# Documentation of request fields, by JSON key, wherever they appear.
+FIELD_DESCRIPTIONS = {
+    "secret": "The API secret (OPENIM_SECRET).",
+    "platform": "; ".join(f"{number} {name}" for number, name in PLATFORM_NAMES.items()) + ".",
+    "userID": "Kept and compared exactly as sent: no case folding, no Unicode normalization.",
+    "operationID": "A trace id chosen by the caller. Required here unless sent as the `operationID`"
+    " header; the body wins when both are present.",
+    "birth": "Unix seconds.",
+    "ex": "Free-form extension.",
+}
+
+# SPEC §2: no control characters (Unicode Cc), no leading or trailing white
+# space as Python's str.isspace counts it. Spelled out rather than with \s,
+# whose ECMA-262 meaning differs (it includes U+FEFF).
+_CONTROL = schemas.CONTROL_CHARACTERS
+_SPACE = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+USER_ID_PATTERN = f"^[^{_CONTROL}{_SPACE}](?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}])?$"
+
+
+def bind_every_spelling(component: dict) -> None:
+    """Hold every spelling of a key, and its aliases, to the key's schema.
+
+    `properties` shows the canonical keys; `patternProperties` says that
+    `USERID` or `phonenum` is not an unknown key but the same field.
+    """
+    properties = component["properties"]
+    spellings = {spellings_pattern(key): schema for key, schema in properties.items()}
+    spellings |= {
+        spellings_pattern(alias): properties[key] for alias, key in ALIASES.items() if key in properties
+    }
+    component["patternProperties"] = spellings
+
+
+def wire_rules(self, field, ret, **kwargs) -> dict:
+    """apispec attribute function: the rules of app/schemas.py that apispec cannot see."""
+    rules = {}
+    if schemas.validate_user_id in field.validators:
+        rules["pattern"] = USER_ID_PATTERN
+    if isinstance(field.parent, WireSchema):
+        if field.data_key in FIELD_DESCRIPTIONS:
+            rules["description"] = FIELD_DESCRIPTIONS[field.data_key]
+        if not field.required and "type" in ret:
+            # WireSchema.load_wire: null for an optional field means absent.
+            rules["type"] = [ret["type"], "null"]
+            if "enum" in ret:
+                rules["enum"] = [*ret["enum"], None]
+    return rules
+
+
+def error_rows() -> list[tuple[int, int, str, str]]:
+    """(errCode, HTTP status, name, errMsg) for every error answer, from the dialect's table."""
+    rows = [(code, status, cls.__name__, message or cls.message) for cls, (code, status, message) in ERRORS.items()]
+    rows.append((*UNEXPECTED[:2], "ServerError", UNEXPECTED[2]))
+    rows += [(err_code, status, f"HTTP {status}", message) for status, (err_code, message) in HTTP_ERRORS.items()]
+    return sorted(rows, key=lambda row: (row[0], row[1]))
+
+
+def table_classes(failures: tuple[type[ServiceError], ...]) -> list[type[ServiceError]]:
+    """The classes of the error table that the given failures stand for (a base class: all its rows)."""
+    return [cls for cls in ERRORS if any(issubclass(cls, failure) for failure in failures)]
+
+
+def error_table() -> str:
+    lines = ["| errCode | HTTP | name | errMsg |", "|---|---|---|---|", '| 0 | 200 | success | "" |']
+    lines += [f"| {code} | {status} | {name} | {message} |" for code, status, name, message in error_rows()]
+    return "\n".join(lines)
+
+
+DOCUMENT_DESCRIPTION = """\
+A drop-in for the auth part of an OpenIM v2 server.
+
+Every answer (404 and 405 included) is the envelope `{"errCode": int, "errMsg": str, "data": ...}`;
+errCode 0 is success, and the HTTP status mirrors the class of the outcome, but a client may read
+errCode alone.
+
+Bodies are JSON whatever their Content-Type, and are read as OpenIM's Go server reads them: keys
+match case-insensitively (`USERID`, `faceUrl` bind; of two keys for one field the last wins),
+`phoneNum` is accepted for `phoneNumber`, unknown keys are ignored, and `null` for an optional field
+means absent. `properties` show the canonical keys, and `patternProperties` hold every other
+spelling of a key to the same rules. Booleans and floats are not integers,
+not even 1.0 (as in Go).
+A body over the size limit (64 KiB by default) is HTTP 413 with errCode 400.
+
+## Error codes
+
+"""
+
+
+def success_envelope(data_schema) -> dict:
+    return {
+        "type": "object",
+        "required": ["errCode", "errMsg", "data"],
+        "properties": {
+            "errCode": {"const": 0},
+            "errMsg": {"const": ""},
+            "data": {"type": "null"} if data_schema is None else data_schema,
+        },
+    }
+
+
+def error_envelope(err_codes: list[int]) -> dict:
+    return {
+        "type": "object",
+        "required": ["errCode", "errMsg", "data"],
+        "properties": {
+            "errCode": {"enum": sorted(set(err_codes))},
+            "errMsg": {"type": "string", "minLength": 1},
+            "data": {"description": "null, or details: for errCode 400, `fields` maps each bad field to its problems."},
+        },
+    }
+
+
+def json_content(schema) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def error_responses(route: RouteDoc) -> dict:
+    """HTTP status -> response, each listing the errCodes it carries on this route."""
+    by_status: dict[int, list[tuple[int, str]]] = {}
+    failures = [*route.errors]
+    if route.request is not None:
+        failures.append(InvalidInput)
+        too_large_code, too_large_message = HTTP_ERRORS[413]
+        by_status.setdefault(413, []).append((too_large_code, too_large_message))
+    unexpected_code, unexpected_status, unexpected_message = UNEXPECTED
+    by_status.setdefault(unexpected_status, []).append((unexpected_code, f"ServerError: {unexpected_message}"))
+    for cls in table_classes(tuple(failures)):
+        code, status, message = ERRORS[cls]
+        by_status.setdefault(status, []).append((code, f"{cls.__name__}: {message or cls.message}"))
+    return {
+        str(status): {
+            "description": "; ".join(f"{code} {text}" for code, text in sorted(set(outcomes))),
+            "content": json_content(error_envelope([code for code, _ in outcomes])),
+        }
+        for status, outcomes in sorted(by_status.items())
+    }
+
+
+def operation(route: RouteDoc, endpoint: str) -> dict:
+    parameters = [
+        {
+            "name": "operationID",
+            "in": "header",
+            "required": False,
+            "description": "The caller's trace id, for clients that cannot send it in the body (OpenIM v3):"
+            " used only when the body has none, and then held to the body field's rules.",
+            "schema": {"type": "string"},
+        }
+    ]
+    if route.token_header is not None:
+        parameters.append(
+            {
+                "name": "token",
+                "in": "header",
+                "required": route.token_header == "required",
+                "description": "A login token, as /auth/user_token answers it.",
+                "schema": {"type": "string"},
+            }
+        )
+    if route.enveloped:
+        success = {"description": "Success: errCode 0.", "content": json_content(success_envelope(route.data))}
+    else:
+        success = {"description": "A JSON document.", "content": json_content({"type": "object"})}
+    result = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": route.summary,
+        "description": route.description + (CALLER_NOTE if route.token_header == "optional" else ""),
+        "parameters": parameters,
+        "responses": {"200": success, **(error_responses(route) if route.enveloped else {})},
+    }
+    if route.request is not None:
+        result["requestBody"] = {
+            "required": True,
+            "description": "JSON, whatever the Content-Type; keys bind case-insensitively.",
+            "content": json_content(route.request),
+        }
+    return result
+
+
+def build_document(app: Flask) -> dict:
+    """The OpenAPI document of every route of `app`; raises UndocumentedRoute on an undocumented one."""
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={"description": DOCUMENT_DESCRIPTION + error_table()},
+    )
+    plugin.converter.add_attribute_function(wire_rules)
+    documented = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        route = route_doc(app.view_functions[rule.endpoint])
+        if route is None:
+            raise UndocumentedRoute(f"{rule.rule} (endpoint {rule.endpoint!r}) has no @documented description")
+        documented.append(route)
+        methods = sorted(rule.methods - IMPLICIT_METHODS)
+        spec.path(path=rule.rule, operations={method.lower(): operation(route, rule.endpoint) for method in methods})
+    document = spec.to_dict()
+    components = document.get("components", {}).get("schemas", {})
+    for route in documented:
+        if route.request is not None:
+            component = components[plugin.schema_name_resolver(route.request)]
+            bind_every_spelling(component)
+            component.update(route.body_rules or {})
+    return document
+
+
+def document_for(app: Flask) -> dict:
+    """Built once per app, on first use: by then every blueprint is registered."""
+    if "openapi_document" not in app.extensions:
+        app.extensions["openapi_document"] = build_document(app)
+    return app.extensions["openapi_document"]
+
+
+@bp.get("/openapi.json")
+@documented("This document", enveloped=False)
+def document():
+    """The OpenAPI 3.1 description of every route, as bare JSON (not in the envelope)."""
+    return jsonify(document_for(current_app._get_current_object()))
+
+
+def documented_routes(app: Flask) -> dict[str, RouteDoc]:
+    """Endpoint -> its description, for every documented route of `app`."""
+    described = {endpoint: route_doc(view) for endpoint, view in app.view_functions.items()}
+    return {endpoint: doc for endpoint, doc in described.items() if doc is not None}
