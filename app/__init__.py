@@ -47,11 +47,13 @@ def register_blueprints(app: Flask) -> None:
     from app import health, openapi
     from app.auth import bp as auth_bp
     from app.user import bp as user_bp
+    from app.web import docs
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(user_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -42,6 +42,15 @@ VERSION = "0.1.0"
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 
 
+# Pages for people, not operations of the API: app/web/docs.py's /docs and its assets.
+NOT_API_BLUEPRINTS = {"docs"}
+
+
+def api_rules(app: Flask) -> list:
+    """The url rules the document describes: every one but those of NOT_API_BLUEPRINTS."""
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint.split(".")[0] not in NOT_API_BLUEPRINTS]
+
+
 class UndocumentedRoute(LookupError):
     """A route of the app has no entry in ROUTES."""
 
@@ -399,7 +408,7 @@ def build_document(app: Flask) -> dict:
     )
     plugin.converter.add_attribute_function(wire_rules)
     documented = []
-    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+    for rule in sorted(api_rules(app), key=lambda rule: rule.rule):
         route = ROUTES.get(rule.endpoint)
         if route is None:
             raise UndocumentedRoute(f"{rule.rule} (endpoint {rule.endpoint!r}) is missing from app.openapi.ROUTES")

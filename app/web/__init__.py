@@ -1,0 +1,1 @@
+"""The app's blueprints: what the service answers over HTTP."""
