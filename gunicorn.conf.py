@@ -2,14 +2,19 @@
 
 Each setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
 """
-import multiprocessing
 import os
+import sys
+
+# The app package sits next to this file, wherever gunicorn is started from.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from app.cpus import usable_cpus  # noqa: E402
 
 bind = os.environ.get("OPENIM_BIND", "127.0.0.1:10000")
 worker_class = "sync"
 # Sync workers spend most of their time in the CPU (JSON, HMAC) and in short
-# database calls: two per core keeps the cores busy while one waits.
-workers = int(os.environ.get("OPENIM_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# database calls: two per core keeps the cores busy while one waits. Cores the
+# process may use (affinity, cgroup CPU quota: app/cpus.py), not the host's.
+workers = int(os.environ.get("OPENIM_WORKERS", usable_cpus() * 2 + 1))
 timeout = 30
 graceful_timeout = 10
 keepalive = 5

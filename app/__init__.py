@@ -47,12 +47,14 @@ def register_blueprints(app: Flask) -> None:
     from app.web import health, openapi
     from app.web.dialects import V2, serve_dialect
     from app.web.v2 import auth, user
+    from app.web import docs
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(user.bp)
     serve_dialect(app, "", V2)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -13,7 +13,7 @@ from schemathesis import GenerationMode
 
 from app import create_app
 from app.gojson import fold_key
-from app.web.openapi import IMPLICIT_METHODS, documented_routes
+from app.web.openapi import IMPLICIT_METHODS, api_rules, documented_routes
 from app.wire_schema import ALIASES
 from tests.conftest import SECRET, base_config
 from tests.test_register import MINIMAL_BODY, register
@@ -164,7 +164,7 @@ header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, ex
 def every_operation(app) -> list[tuple[str, str]]:
     return sorted(
         (rule.rule, method)
-        for rule in app.url_map.iter_rules()
+        for rule in api_rules(app)
         for method in rule.methods - IMPLICIT_METHODS
     )
 

@@ -14,7 +14,7 @@ from app import create_app, schemas
 from app.web import openapi, route_docs
 from app.web.v2 import errors as v2_errors
 from app.gojson import fold_key
-from app.web.openapi import IMPLICIT_METHODS, UndocumentedRoute, build_document, documented_routes, table_classes
+from app.web.openapi import IMPLICIT_METHODS, UndocumentedRoute, api_rules, build_document, documented_routes, table_classes
 from app.wire_schema import ALIASES
 from tests.conftest import SECRET, TOKEN_SECRET, base_config
 
@@ -37,7 +37,7 @@ def document(client) -> dict:
 def app_operations(app: Flask) -> set[tuple[str, str]]:
     return {
         (rule.rule, method.lower())
-        for rule in app.url_map.iter_rules()
+        for rule in api_rules(app)
         for method in rule.methods - IMPLICIT_METHODS
     }
 
@@ -62,7 +62,13 @@ def test_paths_are_exactly_the_apps_routes(app, document):
 
 def test_every_registry_entry_is_a_real_route(app):
     # A stale entry would document a route that no longer exists.
-    assert set(documented_routes(app)) == {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert set(documented_routes(app)) == {rule.endpoint for rule in api_rules(app)}
+
+
+def test_only_the_docs_pages_are_left_out(app, document):
+    left_out = {rule.rule for rule in app.url_map.iter_rules()} - {rule.rule for rule in api_rules(app)}
+    assert left_out == {"/docs", "/docs/assets/<path:filename>"}
+    assert not any(path.startswith("/docs") for path in document["paths"])
 
 
 def test_a_route_missing_from_the_registry_fails_the_build(make_app):

@@ -25,6 +25,15 @@ TITLE = "OpenIM-compatible auth service"
 VERSION = "0.1.0"
 # Werkzeug and Flask answer these by themselves on every route.
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
+# Pages for people, not operations of the API: app/web/docs.py's /docs and its assets.
+NOT_API_BLUEPRINTS = {"docs"}
+
+
+def api_rules(app: Flask) -> list:
+    """The url rules the document describes: every one but those of NOT_API_BLUEPRINTS."""
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint.split(".")[0] not in NOT_API_BLUEPRINTS]
+
+
 # Routes that take body `secret` or header `token` say so in their description.
 CALLER_NOTE = (
     " The caller is the AppServer (body `secret`) or a user (header `token`): either suffices,"
@@ -227,7 +236,7 @@ def build_document(app: Flask) -> dict:
     )
     plugin.converter.add_attribute_function(wire_rules)
     documented = []
-    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+    for rule in sorted(api_rules(app), key=lambda rule: rule.rule):
         route = route_doc(app.view_functions[rule.endpoint])
         if route is None:
             raise UndocumentedRoute(f"{rule.rule} (endpoint {rule.endpoint!r}) has no @documented description")
