@@ -16,7 +16,7 @@ import pytest
 from app import create_app
 from app.config import ConfigError
 from app.tokens import mint_app_token, verify_token
-from tests.conftest import base_config
+from tests.helpers import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"
 STRONG_TOKEN_SECRET = "a-strong-token-key-for-config-tests"

@@ -15,7 +15,7 @@ from app.database import (
     retry_transient,
 )
 from app.sqlite_writes import SerializedWritesConnection
-from tests.conftest import SECRET, base_config
+from tests.helpers import SECRET, base_config
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 

@@ -15,7 +15,7 @@ from app import create_app
 from app.gojson import fold_key
 from app.openapi import IMPLICIT_METHODS, ROUTES
 from app.schemas import ALIASES
-from tests.conftest import SECRET, base_config
+from tests.helpers import SECRET, base_config
 from tests.test_register import MINIMAL_BODY, register
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))

@@ -16,7 +16,7 @@ from marshmallow import fields
 from app import create_app
 from app.openapi import ROUTES
 from app.schemas import StrictInteger, Text
-from tests.conftest import SECRET, base_config
+from tests.helpers import SECRET, base_config
 from tests.test_register import MINIMAL_BODY, register
 
 DEFAULT_LIMIT = 64 * 1024

@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app, users
 from app.extensions import db
-from tests.conftest import SECRET, TOKEN_SECRET, base_config
+from tests.helpers import SECRET, TOKEN_SECRET, base_config
 
 REQUEST_LINE = re.compile(
     r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) errCode=(?P<err_code>-?\d+) duration=\d+\.\dms'

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from app.database import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
 from app.extensions import db
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
+from tests.helpers import SECRET, TEST_DATABASE_URL, is_mysql
 
 pytestmark = pytest.mark.skipif(
     not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)"

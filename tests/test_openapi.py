@@ -13,7 +13,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from app import errors, openapi, schemas
 from app.gojson import fold_key
 from app.openapi import IMPLICIT_METHODS, ROUTES, UndocumentedRoute, build_document
-from tests.conftest import SECRET, TOKEN_SECRET
+from tests.helpers import SECRET, TOKEN_SECRET
 
 # The characters the userID rule is about: white space and control characters.
 EDGE_CHARACTERS = [

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import User
 from app.tokens import verify_token
-from tests.conftest import SECRET, TOKEN_SECRET
+from tests.helpers import SECRET, TOKEN_SECRET
 
 FULL_BODY = {
     "secret": SECRET,

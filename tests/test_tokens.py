@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
 from app.tokens import PLATFORM_NAMES, mint_token, verify_token
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 # The two example answers of the OpenIM API page (shared/seeds), minted by
 # OpenIM v2 with its default key, 7 days.

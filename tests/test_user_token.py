@@ -2,7 +2,7 @@
 import pytest
 
 from app.tokens import verify_token
-from tests.conftest import SECRET, TOKEN_SECRET
+from tests.helpers import SECRET, TOKEN_SECRET
 from tests.test_register import MINIMAL_BODY, register
 
 TOKEN_BODY = {"secret": SECRET, "platform": 1, "userID": "u1", "operationID": "op-token"}

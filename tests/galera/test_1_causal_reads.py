@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app.database import GALERA_SYNC_WAIT
 from app.extensions import db
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.galera.conftest import NODES, REPORT, connect, node_url
 
 pytestmark = pytest.mark.galera

@@ -4,7 +4,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.http.server import REQUEST_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.galera

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, TOKEN_SECRET, is_mysql
+from tests.helpers import SECRET, TEST_DATABASE_URL, TOKEN_SECRET, is_mysql
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

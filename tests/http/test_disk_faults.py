@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, func, insert, select
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
+from tests.helpers import SECRET, TEST_DATABASE_URL, is_mysql
 
 pytestmark = [
     pytest.mark.http,

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.http.server import Servers
 
 pytestmark = pytest.mark.http
