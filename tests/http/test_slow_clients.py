@@ -66,7 +66,7 @@ def read_answer(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def parse(raw: bytes) -> tuple[int, dict]:
+def status_and_answer(raw: bytes) -> tuple[int, dict]:
     status_line, _, rest = raw.partition(b"\r\n")
     match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) .*", status_line)
     assert match, raw[:200]
@@ -110,7 +110,7 @@ def test_a_truncated_body_then_half_close_answers_400(slow_server):
         sock.shutdown(socket.SHUT_WR)
         raw = read_answer(sock)
     if raw:
-        status, answer = parse(raw)
+        status, answer = status_and_answer(raw)
         assert (status, answer["errCode"]) == (400, 400), raw
     # (gunicorn may also just close the connection on a body cut short: no answer, no 500.)
     assert_serving(slow_server, "after-half")
@@ -149,7 +149,7 @@ def test_a_slow_body_is_answered_and_holds_one_worker_only(slow_server):
         thread.join(SOCKET_TIMEOUT_SECONDS)
     assert not thread.is_alive()
     assert time.monotonic() - started >= trickle_seconds
-    status, answer = parse(outcome["raw"])
+    status, answer = status_and_answer(outcome["raw"])
     assert (status, answer["errCode"], answer["data"]["userID"]) == (200, 0, user_id), answer
     assert beside >= 2, f"only {beside} registrations were served while the slow client was sending"
 
