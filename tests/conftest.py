@@ -1,36 +1,16 @@
-"""Fixtures: `app`, `client`, `runner`, and the database they share.
+"""Fixtures: `app`, `client`, `api`, `runner`, and the database they share.
 
 Tests run on SQLite (a fresh file per test) unless TEST_DATABASE_URL names a
 MySQL/MariaDB database: then the schema is migrated once per session with
 `flask db upgrade`'s code, and every test starts from empty tables.
 """
-import os
-
 import flask_migrate
 import pytest
 from sqlalchemy import delete, text
 
 from app import create_app
 from app.extensions import db
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-SECRET = "test-api-secret-0123456789abcdef"
-TOKEN_SECRET = "test-token-secret-0123456789abcdef"
-# 2022-02-24T04:01:44Z, the iat of the seed's first example token.
-FIXED_NOW = 1645675304
-
-
-def base_config(database_url: str) -> dict:
-    return {
-        "TESTING": True,
-        "OPENIM_SECRET": SECRET,
-        "OPENIM_TOKEN_SECRET": TOKEN_SECRET,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-    }
-
-
-def is_mysql(url: str | None) -> bool:
-    return bool(url) and url.startswith(("mysql", "mariadb"))
+from tests.helpers import FIXED_NOW, TEST_DATABASE_URL, Api, base_config, is_mysql
 
 
 def reset_mysql_schema(url: str) -> None:
@@ -114,6 +94,12 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def api(client) -> Api:
+    """The routes through `client`: `api.register("alice")`, `api.parse_code(token)`… (tests/helpers.py)."""
+    return Api(client)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from app.importer import import_users, store_batch
 from app.models import User
 from app.jwt_tokens import mint_token, verify_token
 from app.users import find_user
-from tests.conftest import FIXED_NOW, TOKEN_SECRET
+from tests.helpers import FIXED_NOW, TOKEN_SECRET
 
 SUMMARY = re.compile(r"created (\d+), already there (\d+), invalid (\d+)")
 

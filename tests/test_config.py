@@ -17,7 +17,7 @@ from app import create_app
 from app.config import ConfigError
 from app.jwt_tokens import verify_token
 from app.token_records import mint_app_token
-from tests.conftest import base_config
+from tests.helpers import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"
 STRONG_TOKEN_SECRET = "a-strong-token-key-for-config-tests"

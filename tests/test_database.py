@@ -15,7 +15,7 @@ from app.database import (
     retry_transient,
 )
 from app.sqlite_writes import SerializedWritesConnection
-from tests.conftest import SECRET, base_config
+from tests.helpers import Api, base_config
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
@@ -108,17 +108,12 @@ class TestRetryTransient:
         assert len(calls) == MAX_ATTEMPTS
 
 
-def register(client):
-    body = {"secret": SECRET, "platform": 1, "userID": "u", "nickname": "n", "operationID": "op"}
-    return client.post("/auth/user_register", json=body)
-
-
 @pytest.mark.parametrize(
     "database_path", ["no-such-folder/openim.db", "not-migrated.db"], ids=["cannot-open", "no-tables"]
 )
 def test_sqlite_failure_answers_503_802(tmp_path, database_path):
     app = create_app(base_config(f"sqlite:///{tmp_path / database_path}"))
-    response = register(app.test_client())
+    response = Api(app.test_client()).try_register("u")
     assert response.status_code == 503
     assert (response.json["errCode"], response.json["errMsg"]) == (802, "db failed")
     with app.app_context():

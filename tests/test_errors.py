@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.test_register import MINIMAL_BODY
+from tests.helpers import MINIMAL_BODY
 
 ROUTES = ["/auth/user_register", "/auth/user_token"]
 

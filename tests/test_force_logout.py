@@ -2,17 +2,9 @@
 import pytest
 
 from app import access
-from tests.conftest import SECRET
-from tests.test_parse_token import parse_code, register, user_token
+from tests.helpers import SECRET, Api
 
 MANAGERS = {"OPENIM_MANAGER_UIDS": ["admin"]}
-
-
-def force_logout(client, user_id: str, platform: int = 1, token: str | None = None, secret: str | None = None):
-    body = {"platform": platform, "fromUserID": user_id, "operationID": "logout"}
-    if secret is not None:
-        body["secret"] = secret
-    return client.post("/auth/force_logout", json=body, headers={} if token is None else {"token": token})
 
 
 @pytest.fixture
@@ -25,63 +17,68 @@ def timed_client(timed_app):
     return timed_app.test_client()
 
 
-def test_secret_kicks_every_token_of_that_platform_only(timed_client, clock):
-    first = register(timed_client, "alice", platform=1)
-    clock.now += 1
-    second = user_token(timed_client, "alice", platform=1)
-    android = user_token(timed_client, "alice", platform=2)
-    bob = register(timed_client, "bob", platform=1)
+@pytest.fixture
+def timed_api(timed_client):
+    return Api(timed_client)
 
-    response = force_logout(timed_client, "alice", platform=1, secret=SECRET)
+
+def test_secret_kicks_every_token_of_that_platform_only(timed_api, clock):
+    first = timed_api.register("alice", platform=1)
+    clock.now += 1
+    second = timed_api.user_token("alice", platform=1)
+    android = timed_api.user_token("alice", platform=2)
+    bob = timed_api.register("bob", platform=1)
+
+    response = timed_api.force_logout("alice", platform=1, secret=SECRET)
     assert response.status_code == 200
     assert response.json == {"errCode": 0, "errMsg": "", "data": None}
-    assert parse_code(timed_client, first) == 706
-    assert parse_code(timed_client, second) == 706
-    assert parse_code(timed_client, android) == 0
-    assert parse_code(timed_client, bob) == 0
+    assert timed_api.parse_code(first) == 706
+    assert timed_api.parse_code(second) == 706
+    assert timed_api.parse_code(android) == 0
+    assert timed_api.parse_code(bob) == 0
 
 
-def test_a_token_issued_after_the_kick_is_valid_even_byte_identical(timed_client):
-    kicked = register(timed_client, "alice")
-    assert force_logout(timed_client, "alice", secret=SECRET).json["errCode"] == 0
-    again = user_token(timed_client, "alice")  # same second: the same bytes
+def test_a_token_issued_after_the_kick_is_valid_even_byte_identical(timed_api):
+    kicked = timed_api.register("alice")
+    assert timed_api.force_logout("alice", secret=SECRET).json["errCode"] == 0
+    again = timed_api.user_token("alice")  # same second: the same bytes
     assert again == kicked
-    assert parse_code(timed_client, again) == 0
-    assert force_logout(timed_client, "alice", secret=SECRET).json["errCode"] == 0
-    assert parse_code(timed_client, again) == 706
+    assert timed_api.parse_code(again) == 0
+    assert timed_api.force_logout("alice", secret=SECRET).json["errCode"] == 0
+    assert timed_api.parse_code(again) == 706
 
 
-def test_a_registered_managers_token_may_kick(timed_client):
-    admin = register(timed_client, "admin")
-    alice = register(timed_client, "alice")
-    assert force_logout(timed_client, "alice", token=admin).json["errCode"] == 0
-    assert parse_code(timed_client, alice) == 706
+def test_a_registered_managers_token_may_kick(timed_api):
+    admin = timed_api.register("admin")
+    alice = timed_api.register("alice")
+    assert timed_api.force_logout("alice", token=admin).json["errCode"] == 0
+    assert timed_api.parse_code(alice) == 706
 
 
-def test_a_manager_must_be_registered(timed_app, timed_client):
-    register(timed_client, "alice")
+def test_a_manager_must_be_registered(timed_app, timed_api):
+    timed_api.register("alice")
     with timed_app.app_context():
         assert not access.is_manager("admin")
-        register(timed_client, "admin")
+        timed_api.register("admin")
         assert access.is_manager("admin")
         assert not access.is_manager("alice")
 
 
-def test_a_non_managers_token_is_801_and_kicks_nothing(timed_client):
-    alice = register(timed_client, "alice")
-    bob = register(timed_client, "bob")
-    response = force_logout(timed_client, "alice", token=bob)
+def test_a_non_managers_token_is_801_and_kicks_nothing(timed_api):
+    alice = timed_api.register("alice")
+    bob = timed_api.register("bob")
+    response = timed_api.force_logout("alice", token=bob)
     assert (response.status_code, response.json["errCode"]) == (403, 801)
-    assert force_logout(timed_client, "bob", token=bob).json["errCode"] == 801  # not even oneself
-    assert parse_code(timed_client, alice) == 0
-    assert parse_code(timed_client, bob) == 0
+    assert timed_api.force_logout("bob", token=bob).json["errCode"] == 801  # not even oneself
+    assert timed_api.parse_code(alice) == 0
+    assert timed_api.parse_code(bob) == 0
 
 
-def test_a_kicked_managers_token_no_longer_kicks(timed_client):
-    admin = register(timed_client, "admin")
-    register(timed_client, "alice")
-    assert force_logout(timed_client, "admin", token=admin).json["errCode"] == 0
-    assert force_logout(timed_client, "alice", token=admin).json["errCode"] == 706
+def test_a_kicked_managers_token_no_longer_kicks(timed_api):
+    admin = timed_api.register("admin")
+    timed_api.register("alice")
+    assert timed_api.force_logout("admin", token=admin).json["errCode"] == 0
+    assert timed_api.force_logout("alice", token=admin).json["errCode"] == 706
 
 
 @pytest.mark.parametrize(
@@ -92,22 +89,22 @@ def test_a_kicked_managers_token_no_longer_kicks(timed_client):
         ("wrong-secret-0123456789", "not-a-token", (401, 703)),
     ],
 )
-def test_without_a_good_credential_nothing_happens(timed_client, secret, token, expected):
-    alice = register(timed_client, "alice")
-    response = force_logout(timed_client, "alice", token=token, secret=secret)
+def test_without_a_good_credential_nothing_happens(timed_api, secret, token, expected):
+    alice = timed_api.register("alice")
+    response = timed_api.force_logout("alice", token=token, secret=secret)
     assert (response.status_code, response.json["errCode"]) == expected
-    assert parse_code(timed_client, alice) == 0
+    assert timed_api.parse_code(alice) == 0
 
 
-def test_either_credential_suffices(timed_client):
-    admin = register(timed_client, "admin")
-    register(timed_client, "alice")
-    assert force_logout(timed_client, "alice", token=admin, secret="wrong-secret-0123456789").json["errCode"] == 0
-    assert force_logout(timed_client, "alice", token="garbage", secret=SECRET).json["errCode"] == 0
+def test_either_credential_suffices(timed_api):
+    admin = timed_api.register("admin")
+    timed_api.register("alice")
+    assert timed_api.force_logout("alice", token=admin, secret="wrong-secret-0123456789").json["errCode"] == 0
+    assert timed_api.force_logout("alice", token="garbage", secret=SECRET).json["errCode"] == 0
 
 
-def test_an_unregistered_user_is_1101(timed_client):
-    response = force_logout(timed_client, "nobody", secret=SECRET)
+def test_an_unregistered_user_is_1101(timed_api):
+    response = timed_api.force_logout("nobody", secret=SECRET)
     assert (response.status_code, response.json["errCode"]) == (404, 1101)
 
 
@@ -126,36 +123,36 @@ def test_a_bad_body_is_400_before_the_credentials(timed_client, body):
 
 
 def test_a_kick_through_one_instance_is_seen_by_another(make_app, clock):
-    first = make_app(OPENIM_CLOCK=clock).test_client()
-    second = make_app(OPENIM_CLOCK=clock).test_client()
-    token = register(first, "alice")
-    assert parse_code(second, token) == 0
-    assert force_logout(first, "alice", secret=SECRET).json["errCode"] == 0
-    assert parse_code(second, token) == 706
-    assert parse_code(first, token) == 706
+    first = Api(make_app(OPENIM_CLOCK=clock).test_client())
+    second = Api(make_app(OPENIM_CLOCK=clock).test_client())
+    token = first.register("alice")
+    assert second.parse_code(token) == 0
+    assert first.force_logout("alice", secret=SECRET).json["errCode"] == 0
+    assert second.parse_code(token) == 706
+    assert first.parse_code(token) == 706
 
 
 # --- flask users kick / show ------------------------------------------------
 
 
-def test_cli_kick_without_platform_kicks_every_platform(timed_app, timed_client):
-    ios = register(timed_client, "alice", platform=1)
-    android = user_token(timed_client, "alice", platform=2)
+def test_cli_kick_without_platform_kicks_every_platform(timed_app, timed_api):
+    ios = timed_api.register("alice", platform=1)
+    android = timed_api.user_token("alice", platform=2)
     result = timed_app.test_cli_runner().invoke(args=["users", "kick", "alice"])
     assert result.exit_code == 0, result.output
     assert "kicked 2 token record(s) of alice on every platform" in result.output
-    assert parse_code(timed_client, ios) == 706
-    assert parse_code(timed_client, android) == 706
+    assert timed_api.parse_code(ios) == 706
+    assert timed_api.parse_code(android) == 706
 
 
-def test_cli_kick_with_platform_kicks_that_platform(timed_app, timed_client):
-    ios = register(timed_client, "alice", platform=1)
-    android = user_token(timed_client, "alice", platform=2)
+def test_cli_kick_with_platform_kicks_that_platform(timed_app, timed_api):
+    ios = timed_api.register("alice", platform=1)
+    android = timed_api.user_token("alice", platform=2)
     result = timed_app.test_cli_runner().invoke(args=["users", "kick", "alice", "--platform", "2"])
     assert result.exit_code == 0, result.output
     assert "on Android" in result.output
-    assert parse_code(timed_client, ios) == 0
-    assert parse_code(timed_client, android) == 706
+    assert timed_api.parse_code(ios) == 0
+    assert timed_api.parse_code(android) == 706
 
 
 def test_cli_kick_of_an_unregistered_user_fails(timed_app):
@@ -164,13 +161,13 @@ def test_cli_kick_of_an_unregistered_user_fails(timed_app):
     assert "not registered" in result.output
 
 
-def test_cli_show_lists_live_tokens_per_platform_but_never_a_token(timed_app, timed_client, clock):
-    issued = [register(timed_client, "alice", platform=1)]
+def test_cli_show_lists_live_tokens_per_platform_but_never_a_token(timed_app, timed_api, clock):
+    issued = [timed_api.register("alice", platform=1)]
     clock.now += 1
-    issued.append(user_token(timed_client, "alice", platform=1))
-    issued.append(user_token(timed_client, "alice", platform=1))  # same second: the same token
-    issued.append(user_token(timed_client, "alice", platform=5))
-    kicked = user_token(timed_client, "alice", platform=2)
+    issued.append(timed_api.user_token("alice", platform=1))
+    issued.append(timed_api.user_token("alice", platform=1))  # same second: the same token
+    issued.append(timed_api.user_token("alice", platform=5))
+    kicked = timed_api.user_token("alice", platform=2)
     timed_app.test_cli_runner().invoke(args=["users", "kick", "alice", "--platform", "2"])
 
     output = timed_app.test_cli_runner().invoke(args=["users", "show", "alice"]).output
@@ -181,8 +178,8 @@ def test_cli_show_lists_live_tokens_per_platform_but_never_a_token(timed_app, ti
     assert not any(token in output for token in [*issued, kicked])
 
 
-def test_cli_show_says_when_no_token_is_live(timed_app, timed_client, clock):
-    register(timed_client, "alice")
+def test_cli_show_says_when_no_token_is_live(timed_app, timed_api, clock):
+    timed_api.register("alice")
     clock.now += 7 * 86400
     output = timed_app.test_cli_runner().invoke(args=["users", "show", "alice"]).output
     assert "tokens       none live" in output

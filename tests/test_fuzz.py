@@ -15,8 +15,7 @@ from app import create_app
 from app.gojson import fold_key
 from app.web.openapi import IMPLICIT_METHODS, api_rules, documented_routes
 from app.wire_schema import ALIASES
-from tests.conftest import SECRET, base_config
-from tests.test_register import MINIMAL_BODY, register
+from tests.helpers import SECRET, Api, base_config
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
 # Per route and generation mode for schemathesis; per test for the hypothesis properties.
@@ -37,11 +36,8 @@ def seeded(make_app):
     (users, changed profiles, kicked tokens) is what the next one runs into.
     """
     app = make_app(OPENIM_MANAGER_UIDS=[MANAGER])
-    client = app.test_client()
-    tokens = [
-        register(client, {**MINIMAL_BODY, "userID": user_id, "operationID": f"seed-{user_id}"}).json["data"]["token"]
-        for user_id in (MANAGER, USER)
-    ]
+    api = Api(app.test_client())
+    tokens = [api.register(user_id, operation_id=f"seed-{user_id}") for user_id in (MANAGER, USER)]
     return app, tokens
 
 

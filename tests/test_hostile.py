@@ -16,8 +16,7 @@ from marshmallow import fields
 from app import create_app
 from app.web.openapi import documented_routes
 from app.wire_schema import StrictInteger, Text
-from tests.conftest import SECRET, base_config
-from tests.test_register import MINIMAL_BODY, register
+from tests.helpers import MINIMAL_BODY, SECRET, Api, base_config
 
 DEFAULT_LIMIT = 64 * 1024
 # Every answer to a hostile body must be one of these (SPEC §5), never a 5xx.
@@ -134,7 +133,7 @@ class TestStrings:
         for field in wire_fields(endpoint, fields.List):
             assert_bad_field(client.post(path, json={field: ["a\x00b"]}), field)
 
-    def test_nul_and_control_characters_elsewhere_are_kept_exactly(self, client):
+    def test_nul_and_control_characters_elsewhere_are_kept_exactly(self, client, api):
         controls = "".join(map(chr, range(0x20))) + "\x7f\x85\u2028\ufeff"
         profile = {
             "nickname": "n\x00" + controls[:30],
@@ -144,33 +143,33 @@ class TestStrings:
             "ex": controls * 3,
         }
         body = {**MINIMAL_BODY, **profile, "operationID": "op\x00\x01"}
-        assert answer_of(register(client, body))["errCode"] == 0
+        assert answer_of(api.post("/auth/user_register", body))["errCode"] == 0
         answer = answer_of(
             client.post("/user/get_users_info", json={"secret": SECRET, "userIDList": ["u1"], "operationID": "o"})
         )
         assert answer["errCode"] == 0
         assert {key: answer["data"][0][key] for key in profile} == profile
         # The same operationID, NUL and all, makes the retry a retry.
-        assert answer_of(register(client, body))["errCode"] == 0
+        assert answer_of(api.post("/auth/user_register", body))["errCode"] == 0
 
-    def test_control_characters_in_the_operation_id_header(self, client):
+    def test_control_characters_in_the_operation_id_header(self, api):
         body = {key: value for key, value in MINIMAL_BODY.items() if key != "operationID"}
-        response = register(client, body, headers={"operationID": "op\x01\x7f\x1b[2J"})
+        response = api.post("/auth/user_register", body, headers={"operationID": "op\x01\x7f\x1b[2J"})
         assert answer_of(response)["errCode"] == 0
 
 
 class TestObjects:
     def test_an_object_of_10_000_keys_is_served_quickly(self, make_app):
-        client = make_app(MAX_CONTENT_LENGTH=1024 * 1024).test_client()
+        api = Api(make_app(MAX_CONTENT_LENGTH=1024 * 1024).test_client())
         body = {f"unknown{number}": number for number in range(10_000)} | MINIMAL_BODY
         started = time.monotonic()
-        assert answer_of(register(client, body))["errCode"] == 0
+        assert answer_of(api.post("/auth/user_register", body))["errCode"] == 0
         assert time.monotonic() - started < 2
 
     def test_10_000_keys_inside_a_field_are_a_bad_field(self, make_app):
-        client = make_app(MAX_CONTENT_LENGTH=1024 * 1024).test_client()
+        api = Api(make_app(MAX_CONTENT_LENGTH=1024 * 1024).test_client())
         body = {**MINIMAL_BODY, "ex": {f"k{number}": number for number in range(10_000)}}
-        answer = assert_bad_field(register(client, body), "ex")
+        answer = assert_bad_field(api.post("/auth/user_register", body), "ex")
         assert len(json.dumps(answer)) < 1000
 
     def test_10_000_duplicate_keys_within_the_limit(self, client):

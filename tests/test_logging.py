@@ -7,20 +7,12 @@ import pytest
 
 from app import create_app, users
 from app.extensions import db
-from tests.conftest import SECRET, TOKEN_SECRET, base_config
+from tests.helpers import SECRET, TOKEN_SECRET, Api, base_config, register_body, token_body
 
 REQUEST_LINE = re.compile(
     r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) errCode=(?P<err_code>-?\d+) duration=\d+\.\dms'
 )
 WRONG_SECRET = "a-wrong-secret-that-must-not-be-logged"
-
-
-def register_body(user_id: str, secret: str = SECRET, operation_id: str = "op-register") -> dict:
-    return {"secret": secret, "platform": 1, "userID": user_id, "nickname": "Nick", "operationID": operation_id}
-
-
-def token_body(user_id: str, secret: str = SECRET, operation_id: str = "op-token") -> dict:
-    return {"secret": secret, "platform": 2, "userID": user_id, "operationID": operation_id}
 
 
 def request_lines(caplog) -> list[re.Match]:
@@ -33,19 +25,14 @@ def request_lines(caplog) -> list[re.Match]:
 
 def exercise_every_outcome(client) -> list[str]:
     """Both endpoints with the right and a wrong secret, a 404, a 405 and a 400; the tokens issued."""
-    issued = []
-    answer = client.post("/auth/user_register", json=register_body("logged-user"))
-    assert answer.json["errCode"] == 0
-    issued.append(answer.json["data"]["token"])
-    assert client.post("/auth/user_register", json=register_body("other", WRONG_SECRET)).json["errCode"] == 401
-    answer = client.post("/auth/user_token", json=token_body("logged-user"))
-    assert answer.json["errCode"] == 0
-    issued.append(answer.json["data"]["token"])
-    assert client.post("/auth/user_token", json=token_body("logged-user", WRONG_SECRET)).json["errCode"] == 401
+    api = Api(client)
+    issued = [api.register("logged-user")]
+    assert api.try_register("other", secret=WRONG_SECRET).json["errCode"] == 401
+    issued.append(api.user_token("logged-user"))
+    assert api.try_user_token("logged-user", secret=WRONG_SECRET).json["errCode"] == 401
     assert client.get("/no/such/route").status_code == 404
     assert client.get("/auth/user_token").status_code == 405
-    bad_field = {**register_body("bad-user"), "gender": 7}
-    assert client.post("/auth/user_register", json=bad_field).json["errCode"] == 400
+    assert api.try_register("bad-user", gender=7).json["errCode"] == 400
     return issued
 
 

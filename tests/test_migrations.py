@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import TEST_DATABASE_URL, base_config, is_mysql
+from tests.helpers import TEST_DATABASE_URL, base_config, is_mysql
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SCRIPTS = ScriptDirectory(str(MIGRATIONS))

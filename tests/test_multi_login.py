@@ -5,59 +5,59 @@ from sqlalchemy import event
 from app import token_records
 from app.config import ConfigError
 from app.extensions import db
-from tests.test_parse_token import parse_code, register, user_token
+from tests.helpers import Api
 
 
 @pytest.fixture
-def policy_client(make_app, clock):
-    def build(policy: str | None):
+def policy_api(make_app, clock):
+    def build(policy: str | None) -> Api:
         overrides = {} if policy is None else {"OPENIM_MULTI_LOGIN": policy}
-        client = make_app(OPENIM_CLOCK=clock, **overrides).test_client()
-        register(client, "bob")
-        return client
+        api = Api(make_app(OPENIM_CLOCK=clock, **overrides).test_client())
+        api.register("bob")
+        return api
 
     return build
 
 
-def issue_three(client, clock) -> tuple[str, str, str]:
+def issue_three(api, clock) -> tuple[str, str, str]:
     """alice on IOS, later IOS again, then Android; bob's token is issued too."""
-    first_ios = register(client, "alice", platform=1)
+    first_ios = api.register("alice", platform=1)
     clock.now += 1
-    second_ios = user_token(client, "alice", platform=1)
-    android = user_token(client, "alice", platform=2)
+    second_ios = api.user_token("alice", platform=1)
+    android = api.user_token("alice", platform=2)
     return first_ios, second_ios, android
 
 
 @pytest.mark.parametrize("policy", [None, "keep"])
-def test_keep_is_the_default_and_every_token_stays_valid(policy_client, clock, policy):
-    client = policy_client(policy)
-    issued = issue_three(client, clock)
-    assert [parse_code(client, token) for token in issued] == [0, 0, 0]
+def test_keep_is_the_default_and_every_token_stays_valid(policy_api, clock, policy):
+    api = policy_api(policy)
+    issued = issue_three(api, clock)
+    assert [api.parse_code(token) for token in issued] == [0, 0, 0]
 
 
-def test_kick_same_platform_kicks_the_earlier_tokens_of_that_platform(policy_client, clock):
-    client = policy_client("kick_same_platform")
-    bob = user_token(client, "bob", platform=1)
-    first_ios, second_ios, android = issue_three(client, clock)
-    assert [parse_code(client, token) for token in (first_ios, second_ios, android)] == [706, 0, 0]
-    assert parse_code(client, bob) == 0
+def test_kick_same_platform_kicks_the_earlier_tokens_of_that_platform(policy_api, clock):
+    api = policy_api("kick_same_platform")
+    bob = api.user_token("bob", platform=1)
+    first_ios, second_ios, android = issue_three(api, clock)
+    assert [api.parse_code(token) for token in (first_ios, second_ios, android)] == [706, 0, 0]
+    assert api.parse_code(bob) == 0
 
 
-def test_single_kicks_every_earlier_token_of_the_user(policy_client, clock):
-    client = policy_client("single")
-    bob = user_token(client, "bob", platform=1)
-    first_ios, second_ios, android = issue_three(client, clock)
-    assert [parse_code(client, token) for token in (first_ios, second_ios, android)] == [706, 706, 0]
-    assert parse_code(client, bob) == 0
+def test_single_kicks_every_earlier_token_of_the_user(policy_api, clock):
+    api = policy_api("single")
+    bob = api.user_token("bob", platform=1)
+    first_ios, second_ios, android = issue_three(api, clock)
+    assert [api.parse_code(token) for token in (first_ios, second_ios, android)] == [706, 706, 0]
+    assert api.parse_code(bob) == 0
 
 
 @pytest.mark.parametrize("policy", ["kick_same_platform", "single"])
-def test_a_same_second_reissue_is_valid_although_it_kicks_its_twin(policy_client, policy):
-    client = policy_client(policy)
-    first = register(client, "alice")
-    again = user_token(client, "alice")
+def test_a_same_second_reissue_is_valid_although_it_kicks_its_twin(policy_api, policy):
+    api = policy_api(policy)
+    first = api.register("alice")
+    again = api.user_token("alice")
     assert again == first
-    assert parse_code(client, again) == 0
+    assert api.parse_code(again) == 0
 
 
 @pytest.mark.parametrize("policy", ["everything", "Single", "", None, 1])
@@ -72,7 +72,7 @@ def test_manager_uids_must_be_a_list_of_user_ids(make_app, managers):
         make_app(OPENIM_MANAGER_UIDS=managers)
 
 
-def statements_of_user_token(app, client) -> list[str]:
+def statements_of_user_token(app, api: Api) -> list[str]:
     """The SQL statements (their verbs) one /auth/user_token sends."""
     verbs = []
 
@@ -83,7 +83,7 @@ def statements_of_user_token(app, client) -> list[str]:
         engine = db.engine
     event.listen(engine, "before_cursor_execute", note)
     try:
-        user_token(client, "alice")
+        api.user_token("alice")
     finally:
         event.remove(engine, "before_cursor_execute", note)
     return verbs
@@ -100,6 +100,6 @@ def statements_of_user_token(app, client) -> list[str]:
 def test_user_token_sends_no_more_statements_than_the_policy_needs(make_app, policy, expected, monkeypatch):
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
     app = make_app(OPENIM_MULTI_LOGIN=policy)
-    client = app.test_client()
-    register(client, "alice")
-    assert statements_of_user_token(app, client) == expected
+    api = Api(app.test_client())
+    api.register("alice")
+    assert statements_of_user_token(app, api) == expected

@@ -15,23 +15,13 @@ from sqlalchemy.engine import make_url
 from app.database import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
 from app.extensions import db
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
+from tests.helpers import TEST_DATABASE_URL, Api, is_mysql
 
 pytestmark = pytest.mark.skipif(
     not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)"
 )
 
 FOUR_BYTE = "😀𠀀𝒜"  # an emoji, CJK extension B, a mathematical letter: all outside the BMP
-
-
-def register(client, user_id: str, operation_id: str = "op", **fields):
-    body = {"secret": SECRET, "platform": 1, "userID": user_id, "nickname": "n", "operationID": operation_id}
-    return client.post("/auth/user_register", json={**body, **fields})
-
-
-def user_token(client, user_id: str):
-    body = {"secret": SECRET, "platform": 1, "userID": user_id, "operationID": "op"}
-    return client.post("/auth/user_token", json=body)
 
 
 def stored(app, user_id: str) -> User | None:
@@ -59,19 +49,19 @@ class TestExactUserIds:
     ]
 
     @pytest.mark.parametrize("user_ids", DISTINCT)
-    def test_ids_differing_only_in_case_or_form_are_different_users(self, app, client, user_ids):
+    def test_ids_differing_only_in_case_or_form_are_different_users(self, app, api, user_ids):
         for user_id in user_ids:
-            answer = register(client, user_id, operation_id=f"op-{user_id}").json
+            answer = api.try_register(user_id, operation_id=f"op-{user_id}").json
             assert (answer["errCode"], answer["data"]["userID"]) == (0, user_id)
         for user_id in user_ids:
-            assert user_token(client, user_id).json["data"]["userID"] == user_id
+            assert api.try_user_token(user_id).json["data"]["userID"] == user_id
             assert stored(app, user_id).operation_id == f"op-{user_id}"
 
-    def test_lookup_does_not_fold_case(self, client):
-        assert register(client, "Bob").json["errCode"] == 0
-        assert user_token(client, "bob").json["errCode"] == 1101
-        assert user_token(client, "BOB").json["errCode"] == 1101
-        assert register(client, "Bob", operation_id="other").json["errCode"] == 1102
+    def test_lookup_does_not_fold_case(self, api):
+        assert api.try_register("Bob").json["errCode"] == 0
+        assert api.try_user_token("bob").json["errCode"] == 1101
+        assert api.try_user_token("BOB").json["errCode"] == 1101
+        assert api.try_register("Bob", operation_id="other").json["errCode"] == 1102
 
 
 class TestFourByteUtf8:
@@ -85,27 +75,27 @@ class TestFourByteUtf8:
     STORED = {"nickname": "nickname", "faceURL": "face_url", "phoneNumber": "phone_number", "email": "email", "ex": "ex"}
 
     @pytest.mark.parametrize("user_id", [FOUR_BYTE, "𠀀" * 64, "user😀", "用户<1>&"])
-    def test_user_id_round_trips(self, app, client, user_id):
-        answer = register(client, user_id).json
+    def test_user_id_round_trips(self, app, api, user_id):
+        answer = api.try_register(user_id).json
         assert (answer["errCode"], answer["data"]["userID"]) == (0, user_id)
-        assert user_token(client, user_id).json["data"]["userID"] == user_id
+        assert api.try_user_token(user_id).json["data"]["userID"] == user_id
         assert stored(app, user_id).user_id == user_id
 
-    def test_every_text_field_round_trips_at_its_longest(self, app, client):
-        answer = register(client, FOUR_BYTE, operation_id="😀" * 64, **self.FIELDS).json
+    def test_every_text_field_round_trips_at_its_longest(self, app, api):
+        answer = api.try_register(FOUR_BYTE, operation_id="😀" * 64, **self.FIELDS).json
         assert answer["errCode"] == 0
         user = stored(app, FOUR_BYTE)
         for wire_name, attribute in self.STORED.items():
             assert getattr(user, attribute) == self.FIELDS[wire_name], wire_name
         assert user.operation_id == "😀" * 64
         # The operationID is compared exactly too: a retry with it succeeds again.
-        assert register(client, FOUR_BYTE, operation_id="😀" * 64).json["errCode"] == 0
-        assert register(client, FOUR_BYTE, operation_id="😀" * 63 + "😁").json["errCode"] == 1102
+        assert api.try_register(FOUR_BYTE, operation_id="😀" * 64).json["errCode"] == 0
+        assert api.try_register(FOUR_BYTE, operation_id="😀" * 63 + "😁").json["errCode"] == 1102
 
     def test_connection_is_utf8mb4_even_when_the_url_names_no_charset(self, make_app):
         url = make_url(TEST_DATABASE_URL).difference_update_query(["charset"]).render_as_string(hide_password=False)
         app = make_app(SQLALCHEMY_DATABASE_URI=url)
-        assert register(app.test_client(), FOUR_BYTE).json["errCode"] == 0
+        assert Api(app.test_client()).try_register(FOUR_BYTE).json["errCode"] == 0
         assert stored(app, FOUR_BYTE).user_id == FOUR_BYTE
 
 
@@ -117,13 +107,13 @@ class TestConnections:
             ).one()
         assert tuple(row) == (MYSQL_LOCK_WAIT_TIMEOUT_SECONDS, "utf8mb4")
 
-    def test_a_pooled_connection_the_server_dropped_is_replaced_unnoticed(self, app, client, other_connection):
+    def test_a_pooled_connection_the_server_dropped_is_replaced_unnoticed(self, app, api, other_connection):
         with app.app_context():
             connection_id = db.session.execute(text("SELECT CONNECTION_ID()")).scalar_one()
             db.session.remove()
         other_connection.execute(text(f"KILL CONNECTION {int(connection_id)}"))
 
-        answer = register(client, "after-kill").json
+        answer = api.try_register("after-kill").json
         assert answer["errCode"] == 0
         with app.app_context():
             assert db.session.execute(text("SELECT CONNECTION_ID()")).scalar_one() != connection_id
@@ -174,7 +164,7 @@ class TestTransientErrors:
             SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"}}
         )
         hold_row_lock(other_connection, "locked")
-        threads, results = in_threads(lambda: register(app.test_client(), "locked").json)
+        threads, results = in_threads(lambda: Api(app.test_client()).try_register("locked").json)
         # The first attempt waits a second and fails with 1205; the retry gets the row.
         time.sleep(1.6)
         other_connection.rollback()
@@ -188,8 +178,8 @@ class TestTransientErrors:
         caplog.set_level(logging.INFO, logger="app.database")
         hold_row_lock(other_connection, "contended")
         threads, results = in_threads(
-            lambda: register(app.test_client(), "contended", operation_id="a").json,
-            lambda: register(app.test_client(), "contended", operation_id="b").json,
+            lambda: Api(app.test_client()).try_register("contended", operation_id="a").json,
+            lambda: Api(app.test_client()).try_register("contended", operation_id="b").json,
         )
         wait_for_inserts(other_connection, 2)
         other_connection.rollback()

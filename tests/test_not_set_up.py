@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
+from tests.helpers import SECRET, TEST_DATABASE_URL, is_mysql
 
 FIX = "flask --app wsgi db upgrade"
 

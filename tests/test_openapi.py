@@ -16,7 +16,7 @@ from app.web.v2 import errors as v2_errors
 from app.gojson import fold_key
 from app.web.openapi import IMPLICIT_METHODS, UndocumentedRoute, api_rules, build_document, documented_routes, table_classes
 from app.wire_schema import ALIASES
-from tests.conftest import SECRET, TOKEN_SECRET, base_config
+from tests.helpers import SECRET, TOKEN_SECRET, base_config
 
 # The characters the userID rule is about: white space and control characters.
 EDGE_CHARACTERS = [

@@ -18,44 +18,10 @@ from app.extensions import db
 from app.models import TokenRecord, TokenStatus
 from app.jwt_tokens import mint_token
 from app.openim import SECONDS_PER_DAY
-from tests.conftest import FIXED_NOW, SECRET, TOKEN_SECRET, base_config
+from tests.helpers import FIXED_NOW, TOKEN_SECRET, Api, base_config
 
 WEEK = 7 * SECONDS_PER_DAY
 CLAIMS = {"UID": "alice", "Platform": "IOS", "exp": FIXED_NOW + WEEK, "nbf": FIXED_NOW, "iat": FIXED_NOW}
-
-
-def register(client, user_id: str, platform: int = 1, **profile) -> str:
-    """Register through the API; returns the token it issues."""
-    body = {
-        "secret": SECRET,
-        "platform": platform,
-        "userID": user_id,
-        "nickname": f"nick-{user_id}",
-        "operationID": f"register-{user_id}",
-        **profile,
-    }
-    answer = client.post("/auth/user_register", json=body).json
-    assert answer["errCode"] == 0, answer
-    return answer["data"]["token"]
-
-
-def user_token(client, user_id: str, platform: int = 1, secret: str = SECRET) -> str:
-    body = {"secret": secret, "platform": platform, "userID": user_id, "operationID": "token"}
-    answer = client.post("/auth/user_token", json=body).json
-    assert answer["errCode"] == 0, answer
-    return answer["data"]["token"]
-
-
-def parse(client, token: str | None):
-    headers = {} if token is None else {"token": token}
-    return client.post("/auth/parse_token", json={"operationID": "parse"}, headers=headers)
-
-
-def parse_code(client, token: str | None) -> int:
-    response = parse(client, token)
-    if response.json["errCode"] != 0:
-        assert response.status_code == 401
-    return response.json["errCode"]
 
 
 @pytest.fixture
@@ -68,10 +34,15 @@ def timed_client(timed_app):
     return timed_app.test_client()
 
 
-def test_a_valid_token_answers_its_owner_platform_and_expiry(timed_client):
-    register(timed_client, "alice")
-    token = user_token(timed_client, "alice", platform=5)
-    response = parse(timed_client, token)
+@pytest.fixture
+def timed_api(timed_client):
+    return Api(timed_client)
+
+
+def test_a_valid_token_answers_its_owner_platform_and_expiry(timed_api):
+    timed_api.register("alice")
+    token = timed_api.user_token("alice", platform=5)
+    response = timed_api.parse(token)
     assert response.status_code == 200
     assert response.json == {
         "errCode": 0,
@@ -80,95 +51,95 @@ def test_a_valid_token_answers_its_owner_platform_and_expiry(timed_client):
     }
 
 
-def test_operation_id_may_come_as_a_header(timed_client):
-    token = register(timed_client, "alice")
+def test_operation_id_may_come_as_a_header(timed_client, timed_api):
+    token = timed_api.register("alice")
     response = timed_client.post("/auth/parse_token", json={}, headers={"token": token, "operationID": "h"})
     assert response.json["errCode"] == 0
     assert timed_client.post("/auth/parse_token", json={}, headers={"token": token}).json["errCode"] == 400
 
 
 @pytest.mark.parametrize("garbage", [None, "", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.!!!.x"])
-def test_missing_or_malformed_token_is_703(timed_client, garbage):
-    assert parse_code(timed_client, garbage) == 703
+def test_missing_or_malformed_token_is_703(timed_api, garbage):
+    assert timed_api.parse_code(garbage) == 703
 
 
-def test_expired_at_exp_through_the_clock_is_701(timed_client, clock):
-    token = register(timed_client, "alice")
+def test_expired_at_exp_through_the_clock_is_701(timed_api, clock):
+    token = timed_api.register("alice")
     clock.now = FIXED_NOW + WEEK - 1
-    assert parse_code(timed_client, token) == 0
+    assert timed_api.parse_code(token) == 0
     clock.now = FIXED_NOW + WEEK
-    assert parse_code(timed_client, token) == 701
+    assert timed_api.parse_code(token) == 701
 
 
-def test_not_yet_valid_is_704(timed_client, clock):
-    token = register(timed_client, "alice")
+def test_not_yet_valid_is_704(timed_api, clock):
+    token = timed_api.register("alice")
     clock.now = FIXED_NOW - 1
-    assert parse_code(timed_client, token) == 704
+    assert timed_api.parse_code(token) == 704
 
 
-def test_right_key_but_never_issued_is_705(timed_client):
-    register(timed_client, "alice")
+def test_right_key_but_never_issued_is_705(timed_api):
+    timed_api.register("alice")
     forged = mint_token("alice", 1, TOKEN_SECRET, 7, FIXED_NOW - 10).token
-    assert parse_code(timed_client, forged) == 705
+    assert timed_api.parse_code(forged) == 705
 
 
-def test_wrong_key_is_705(timed_client):
-    register(timed_client, "alice")
-    assert parse_code(timed_client, mint_token("alice", 1, "another-key-0123456789", 7, FIXED_NOW).token) == 705
+def test_wrong_key_is_705(timed_api):
+    timed_api.register("alice")
+    assert timed_api.parse_code(mint_token("alice", 1, "another-key-0123456789", 7, FIXED_NOW).token) == 705
 
 
-def test_kicked_is_706(timed_app, timed_client):
-    token = register(timed_client, "alice")
+def test_kicked_is_706(timed_app, timed_api):
+    token = timed_api.register("alice")
     with timed_app.app_context():
         assert token_records.kick_tokens("alice", 1) == 1
-    assert parse_code(timed_client, token) == 706
+    assert timed_api.parse_code(token) == 706
 
 
 @pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
-def test_other_hmac_algorithms_with_the_right_key_are_705(timed_client, algorithm):
-    register(timed_client, "alice")
+def test_other_hmac_algorithms_with_the_right_key_are_705(timed_api, algorithm):
+    timed_api.register("alice")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # the key is shorter than SHA-512's
         token = jwt.encode(CLAIMS, TOKEN_SECRET, algorithm=algorithm)
-    assert parse_code(timed_client, token) == 705
+    assert timed_api.parse_code(token) == 705
 
 
-def test_alg_none_is_705(timed_client):
-    register(timed_client, "alice")
-    assert parse_code(timed_client, jwt.encode(CLAIMS, None, algorithm="none")) == 705
+def test_alg_none_is_705(timed_api):
+    timed_api.register("alice")
+    assert timed_api.parse_code(jwt.encode(CLAIMS, None, algorithm="none")) == 705
 
 
-def test_changed_payload_is_705(timed_client):
-    token = register(timed_client, "alice")
+def test_changed_payload_is_705(timed_api):
+    token = timed_api.register("alice")
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     changed = json.dumps(dict(claims, UID="admin"), separators=(",", ":")).encode()
     forged_payload = base64.urlsafe_b64encode(changed).rstrip(b"=").decode()
-    assert parse_code(timed_client, f"{header}.{forged_payload}.{signature}") == 705
+    assert timed_api.parse_code(f"{header}.{forged_payload}.{signature}") == 705
 
 
 @pytest.mark.parametrize("claim", sorted(CLAIMS))
-def test_missing_claim_with_the_right_key_is_703(timed_client, claim):
+def test_missing_claim_with_the_right_key_is_703(timed_api, claim):
     claims = {name: value for name, value in CLAIMS.items() if name != claim}
-    assert parse_code(timed_client, jwt.encode(claims, TOKEN_SECRET, algorithm="HS256")) == 703
+    assert timed_api.parse_code(jwt.encode(claims, TOKEN_SECRET, algorithm="HS256")) == 703
 
 
-def test_mistyped_claim_is_703(timed_client):
-    assert parse_code(timed_client, jwt.encode(dict(CLAIMS, exp="soon"), TOKEN_SECRET, algorithm="HS256")) == 703
+def test_mistyped_claim_is_703(timed_api):
+    assert timed_api.parse_code(jwt.encode(dict(CLAIMS, exp="soon"), TOKEN_SECRET, algorithm="HS256")) == 703
 
 
-def test_expiry_is_checked_before_the_record(timed_app, timed_client, clock):
-    token = register(timed_client, "alice")
+def test_expiry_is_checked_before_the_record(timed_app, timed_api, clock):
+    token = timed_api.register("alice")
     with timed_app.app_context():
         token_records.kick_tokens("alice")
     never_issued = mint_token("alice", 1, TOKEN_SECRET, 7, FIXED_NOW - 5).token
     clock.now = FIXED_NOW + WEEK
-    assert parse_code(timed_client, token) == 701
-    assert parse_code(timed_client, never_issued) == 701
+    assert timed_api.parse_code(token) == 701
+    assert timed_api.parse_code(never_issued) == 701
 
 
-def test_records_hold_the_sha256_never_the_token(timed_app, timed_client):
-    token = register(timed_client, "alice", platform=2)
+def test_records_hold_the_sha256_never_the_token(timed_app, timed_api):
+    token = timed_api.register("alice", platform=2)
     with timed_app.app_context():
         records = db.session.execute(select(TokenRecord)).scalars().all()
         assert len(records) == 1
@@ -180,11 +151,11 @@ def test_records_hold_the_sha256_never_the_token(timed_app, timed_client):
         assert all(token not in str(value) for value in stored)
 
 
-def test_cli_tokens_are_recorded(timed_app, timed_client):
-    register(timed_client, "alice")
+def test_cli_tokens_are_recorded(timed_app, timed_api):
+    timed_api.register("alice")
     result = timed_app.test_cli_runner().invoke(args=["users", "token", "alice", "--platform", "3"])
     assert result.exit_code == 0, result.output
-    assert parse(timed_client, result.output.strip()).json["data"]["platform"] == "Windows"
+    assert timed_api.parse(result.output.strip()).json["data"]["platform"] == "Windows"
 
 
 def record_count(app) -> int:
@@ -192,28 +163,28 @@ def record_count(app) -> int:
         return len(db.session.execute(select(TokenRecord.id)).all())
 
 
-def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_client, clock, monkeypatch):
+def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_api, clock, monkeypatch):
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
-    register(timed_client, "alice")
-    user_token(timed_client, "alice")
+    timed_api.register("alice")
+    timed_api.user_token("alice")
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS - 1
-    user_token(timed_client, "alice")
+    timed_api.user_token("alice")
     assert record_count(timed_app) == 3  # expired, but within the grace period
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS
-    fresh = user_token(timed_client, "alice")
+    fresh = timed_api.user_token("alice")
     assert record_count(timed_app) == 2  # the two first went, the last two stay
-    assert parse_code(timed_client, fresh) == 0
+    assert timed_api.parse_code(fresh) == 0
 
 
-def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_client, clock, monkeypatch):
+def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_api, clock, monkeypatch):
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
-    register(timed_client, "alice")
+    timed_api.register("alice")
     clock.now = FIXED_NOW + 10 * WEEK
-    user_token(timed_client, "alice")
+    timed_api.user_token("alice")
     assert record_count(timed_app) == 2
 
 
-def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_client, monkeypatch, caplog):
+def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_api, monkeypatch, caplog):
     """The token is recorded before the prune: a conflict in the housekeeping is logged, not answered."""
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
 
@@ -221,27 +192,27 @@ def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_client, monkey
         raise OperationalError("DELETE ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
 
     monkeypatch.setattr(token_records, "prune_expired_records", conflicting_prune)
-    register(timed_client, "alice")
-    token = user_token(timed_client, "alice")
-    assert parse_code(timed_client, token) == 0
+    timed_api.register("alice")
+    token = timed_api.user_token("alice")
+    assert timed_api.parse_code(token) == 0
     assert "pruning expired token records failed: OperationalError 1213" in caplog.text
 
 
-def test_a_prune_is_bounded(timed_app, timed_client, clock):
-    register(timed_client, "alice")
+def test_a_prune_is_bounded(timed_app, timed_api, clock):
+    timed_api.register("alice")
     for second in range(1, 5):
         clock.now = FIXED_NOW + second
-        user_token(timed_client, "alice")
+        timed_api.user_token("alice")
     with timed_app.app_context():
         assert token_records.prune_expired_records(FIXED_NOW + 10 * WEEK, limit=3) == 3
     assert record_count(timed_app) == 2
 
 
-def test_deleting_a_user_ends_its_tokens(timed_app, timed_client):
-    token = register(timed_client, "alice")
+def test_deleting_a_user_ends_its_tokens(timed_app, timed_api):
+    token = timed_api.register("alice")
     result = timed_app.test_cli_runner().invoke(args=["users", "delete", "alice", "--yes"])
     assert result.exit_code == 0, result.output
-    assert parse_code(timed_client, token) == 705
+    assert timed_api.parse_code(token) == 705
 
 
 def test_the_migration_builds_the_schema_the_model_declares(tmp_path, monkeypatch):

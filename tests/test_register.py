@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import User
 from app.jwt_tokens import verify_token
-from tests.conftest import SECRET, TOKEN_SECRET
+from tests.helpers import MINIMAL_BODY, SECRET, TOKEN_SECRET, Api
 
 FULL_BODY = {
     "secret": SECRET,
@@ -22,11 +22,6 @@ FULL_BODY = {
     "ex": "xxx",
     "operationID": "123111111",
 }
-MINIMAL_BODY = {"secret": SECRET, "platform": 1, "userID": "u1", "nickname": "n", "operationID": "op1"}
-
-
-def register(client, body, **kwargs):
-    return client.post("/auth/user_register", json=body, **kwargs)
 
 
 def stored(app, user_id) -> User | None:
@@ -39,8 +34,8 @@ def user_count(app) -> int:
         return db.session.execute(select(func.count()).select_from(User)).scalar_one()
 
 
-def test_seed_example_registers_and_answers_a_token(app, client):
-    response = register(client, FULL_BODY)
+def test_seed_example_registers_and_answers_a_token(app, api):
+    response = api.post("/auth/user_register", FULL_BODY)
     assert response.status_code == 200
     answer = response.json
     assert list(answer) == ["errCode", "errMsg", "data"]
@@ -60,52 +55,52 @@ def test_seed_example_registers_and_answers_a_token(app, client):
     assert user.created_at is not None
 
 
-def test_optional_fields_default_to_empty(app, client):
-    assert register(client, MINIMAL_BODY).json["errCode"] == 0
+def test_optional_fields_default_to_empty(app, api):
+    assert api.post("/auth/user_register", MINIMAL_BODY).json["errCode"] == 0
     user = stored(app, "u1")
     assert (user.face_url, user.gender, user.phone_number, user.birth, user.email, user.ex) == ("", 0, "", 0, "", "")
 
 
-def test_token_platform_follows_the_request(client):
-    data = register(client, {**MINIMAL_BODY, "platform": 5}).json["data"]
+def test_token_platform_follows_the_request(api):
+    data = api.post("/auth/user_register", {**MINIMAL_BODY, "platform": 5}).json["data"]
     assert verify_token(data["token"], [TOKEN_SECRET], data["expiredTime"] - 1)["Platform"] == "Web"
 
 
 def test_token_expiry_follows_config(make_app, clock):
-    client = make_app(OPENIM_TOKEN_EXPIRE_DAYS=30, OPENIM_CLOCK=clock).test_client()
-    assert register(client, MINIMAL_BODY).json["data"]["expiredTime"] == clock.now + 30 * 86400
+    api = Api(make_app(OPENIM_TOKEN_EXPIRE_DAYS=30, OPENIM_CLOCK=clock).test_client())
+    assert api.post("/auth/user_register", MINIMAL_BODY).json["data"]["expiredTime"] == clock.now + 30 * 86400
 
 
 class TestDuplicates:
-    def test_same_user_other_operation_is_1102_409(self, app, client):
-        assert register(client, MINIMAL_BODY).json["errCode"] == 0
-        response = register(client, {**MINIMAL_BODY, "nickname": "other", "operationID": "op2"})
+    def test_same_user_other_operation_is_1102_409(self, app, api):
+        assert api.post("/auth/user_register", MINIMAL_BODY).json["errCode"] == 0
+        response = api.post("/auth/user_register", {**MINIMAL_BODY, "nickname": "other", "operationID": "op2"})
         assert response.status_code == 409
         assert response.json == {"errCode": 1102, "errMsg": "userID already registered", "data": None}
         assert stored(app, "u1").nickname == "n"  # nothing stored is lost or overwritten
 
-    def test_retry_with_same_operation_succeeds_again(self, app, client, make_app):
-        first = register(client, MINIMAL_BODY).json
-        retry = register(client, {**MINIMAL_BODY, "platform": 2}).json
+    def test_retry_with_same_operation_succeeds_again(self, app, api, make_app):
+        first = api.post("/auth/user_register", MINIMAL_BODY).json
+        retry = api.post("/auth/user_register", {**MINIMAL_BODY, "platform": 2}).json
         assert first["errCode"] == retry["errCode"] == 0
         assert verify_token(retry["data"]["token"], [TOKEN_SECRET], retry["data"]["expiredTime"] - 1)["Platform"] == "Android"
         assert user_count(app) == 1
 
-    def test_retry_after_retry_still_succeeds(self, client):
+    def test_retry_after_retry_still_succeeds(self, api):
         for _ in range(3):
-            assert register(client, MINIMAL_BODY).json["errCode"] == 0
+            assert api.post("/auth/user_register", MINIMAL_BODY).json["errCode"] == 0
 
-    def test_user_ids_are_exact(self, app, client):
+    def test_user_ids_are_exact(self, app, api):
         for number, user_id in enumerate(["Bob", "bob", "BOB", "Bob\u00e9", "Bobe\u0301"]):
             body = {**MINIMAL_BODY, "userID": user_id, "operationID": f"op{number}"}
-            assert register(client, body).json["errCode"] == 0, user_id
+            assert api.post("/auth/user_register", body).json["errCode"] == 0, user_id
         assert user_count(app) == 5
 
 
 class TestWireCompatibility:
-    def test_keys_match_case_insensitively(self, app, client):
+    def test_keys_match_case_insensitively(self, app, api):
         body = {"SECRET": SECRET, "Platform": 1, "USERID": "u1", "NickName": "n", "faceUrl": "f", "operationid": "o"}
-        assert register(client, body).json["errCode"] == 0
+        assert api.post("/auth/user_register", body).json["errCode"] == 0
         assert stored(app, "u1").face_url == "f"
 
     def test_last_of_two_keys_for_one_field_wins(self, app, client):
@@ -116,13 +111,13 @@ class TestWireCompatibility:
         assert client.post("/auth/user_register", data=raw).json["errCode"] == 0
         assert stored(app, "u1").nickname == "second"
 
-    def test_phone_num_alias(self, app, client):
-        assert register(client, {**MINIMAL_BODY, "phoneNum": "123"}).json["errCode"] == 0
+    def test_phone_num_alias(self, app, api):
+        assert api.post("/auth/user_register", {**MINIMAL_BODY, "phoneNum": "123"}).json["errCode"] == 0
         assert stored(app, "u1").phone_number == "123"
 
-    def test_unknown_keys_are_ignored(self, client):
+    def test_unknown_keys_are_ignored(self, api):
         body = {**MINIMAL_BODY, "createTime": 1, "loginLimit": 0, "loginIp": "1.2.3.4", "nested": {"a": [1]}}
-        assert register(client, body).json["errCode"] == 0
+        assert api.post("/auth/user_register", body).json["errCode"] == 0
 
     @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"])
     def test_body_is_json_whatever_the_content_type(self, client, content_type):
@@ -131,30 +126,30 @@ class TestWireCompatibility:
         assert response.json["errCode"] == 0
 
     @pytest.mark.parametrize("field", ["faceURL", "gender", "phoneNumber", "birth", "email", "ex"])
-    def test_null_optional_field_means_absent(self, app, client, field):
-        assert register(client, {**MINIMAL_BODY, field: None}).json["errCode"] == 0
+    def test_null_optional_field_means_absent(self, app, api, field):
+        assert api.post("/auth/user_register", {**MINIMAL_BODY, field: None}).json["errCode"] == 0
 
     @pytest.mark.parametrize("field", ["secret", "platform", "userID", "nickname", "operationID"])
-    def test_null_required_field_is_an_error(self, client, field):
-        answer = register(client, {**MINIMAL_BODY, field: None}).json
+    def test_null_required_field_is_an_error(self, api, field):
+        answer = api.post("/auth/user_register", {**MINIMAL_BODY, field: None}).json
         assert answer["errCode"] == 400 and field in answer["errMsg"]
 
-    def test_operation_id_from_header(self, app, client):
+    def test_operation_id_from_header(self, app, api):
         body = {key: value for key, value in MINIMAL_BODY.items() if key != "operationID"}
-        assert register(client, body, headers={"operationID": "from-header"}).json["errCode"] == 0
+        assert api.post("/auth/user_register", body, headers={"operationID": "from-header"}).json["errCode"] == 0
         assert stored(app, "u1").operation_id == "from-header"
 
-    def test_operation_id_body_wins_over_header(self, app, client):
-        assert register(client, MINIMAL_BODY, headers={"operationID": "from-header"}).json["errCode"] == 0
+    def test_operation_id_body_wins_over_header(self, app, api):
+        assert api.post("/auth/user_register", MINIMAL_BODY, headers={"operationID": "from-header"}).json["errCode"] == 0
         assert stored(app, "u1").operation_id == "op1"
 
-    def test_answer_is_go_encoded(self, client):
-        response = register(client, {**MINIMAL_BODY, "userID": "用户<1>"})
+    def test_answer_is_go_encoded(self, api):
+        response = api.post("/auth/user_register", {**MINIMAL_BODY, "userID": "用户<1>"})
         assert '"userID":"用户\\u003c1\\u003e"'.encode() in response.data
 
 
-def bad_field(client, field, value) -> dict:
-    response = register(client, {**MINIMAL_BODY, field: value})
+def bad_field(api, field, value) -> dict:
+    response = api.post("/auth/user_register", {**MINIMAL_BODY, field: value})
     assert response.status_code == 400
     return response.json
 
@@ -200,8 +195,8 @@ def bad_field(client, field, value) -> dict:
         ("operationID", "o" * 65),
     ],
 )
-def test_each_bad_field_is_named(client, field, value):
-    answer = bad_field(client, field, value)
+def test_each_bad_field_is_named(api, field, value):
+    answer = bad_field(api, field, value)
     assert answer["errCode"] == 400
     assert answer["errMsg"].startswith(f"{field}: ")
     assert list(answer["data"]["fields"]) == [field]
@@ -227,12 +222,12 @@ def test_each_bad_field_is_named(client, field, value):
         ("secret", SECRET),
     ],
 )
-def test_limits_are_inclusive(app, client, field, value):
-    assert register(client, {**MINIMAL_BODY, field: value}).json["errCode"] == 0
+def test_limits_are_inclusive(app, api, field, value):
+    assert api.post("/auth/user_register", {**MINIMAL_BODY, field: value}).json["errCode"] == 0
 
 
-def test_every_bad_field_is_named_at_once(client):
-    answer = register(client, {"secret": SECRET, "platform": 0, "userID": "", "gender": 7}).json
+def test_every_bad_field_is_named_at_once(api):
+    answer = api.post("/auth/user_register", {"secret": SECRET, "platform": 0, "userID": "", "gender": 7}).json
     assert answer["errCode"] == 400
     assert set(answer["data"]["fields"]) == {"platform", "userID", "nickname", "gender", "operationID"}
     for field in answer["data"]["fields"]:
@@ -240,24 +235,24 @@ def test_every_bad_field_is_named_at_once(client):
 
 
 class TestSecret:
-    def test_wrong_secret_is_401(self, app, client):
-        response = register(client, {**MINIMAL_BODY, "secret": "wrong-secret-0123456789"})
+    def test_wrong_secret_is_401(self, app, api):
+        response = api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "wrong-secret-0123456789"})
         assert response.status_code == 401
         assert response.json == {"errCode": 401, "errMsg": "secret mismatch", "data": None}
         assert stored(app, "u1") is None
 
-    def test_missing_secret_is_a_bad_field(self, client):
+    def test_missing_secret_is_a_bad_field(self, api):
         body = {key: value for key, value in MINIMAL_BODY.items() if key != "secret"}
-        answer = register(client, body).json
+        answer = api.post("/auth/user_register", body).json
         assert answer["errCode"] == 400 and "secret" in answer["errMsg"]
 
-    def test_fields_are_checked_before_the_secret(self, client):
-        answer = register(client, {**MINIMAL_BODY, "secret": "wrong", "platform": 0}).json
+    def test_fields_are_checked_before_the_secret(self, api):
+        answer = api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "wrong", "platform": 0}).json
         assert answer["errCode"] == 400
 
-    def test_secret_is_checked_before_the_database(self, client):
-        assert register(client, MINIMAL_BODY).json["errCode"] == 0
-        assert register(client, {**MINIMAL_BODY, "secret": "wrong", "operationID": "x"}).json["errCode"] == 401
+    def test_secret_is_checked_before_the_database(self, api):
+        assert api.post("/auth/user_register", MINIMAL_BODY).json["errCode"] == 0
+        assert api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "wrong", "operationID": "x"}).json["errCode"] == 401
 
-    def test_non_ascii_secret_is_a_mismatch_not_a_crash(self, client):
-        assert register(client, {**MINIMAL_BODY, "secret": "密钥"}).json["errCode"] == 401
+    def test_non_ascii_secret_is_a_mismatch_not_a_crash(self, api):
+        assert api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "密钥"}).json["errCode"] == 401

@@ -7,7 +7,7 @@ import pytest
 from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
 from app.jwt_tokens import mint_token, verify_token
 from app.openim import PLATFORM_NAMES
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 # The two example answers of the OpenIM API page (shared/seeds), minted by
 # OpenIM v2 with its default key, 7 days.

@@ -6,8 +6,7 @@ import pytest
 
 from app import users
 from app.importer import store_batch
-from tests.conftest import SECRET
-from tests.test_parse_token import register
+from tests.helpers import SECRET, Api
 
 PROFILE = {
     "faceURL": "https://f/a.png",
@@ -27,9 +26,9 @@ def app(make_app):
 
 
 @pytest.fixture
-def people(client):
+def people(api):
     """Tokens of alice, bob and the manager admin, each registered with a full profile."""
-    return {user_id: register(client, user_id, **PROFILE) for user_id in ("alice", "bob", "admin")}
+    return {user_id: api.register(user_id, nickname=f"nick-{user_id}", **PROFILE) for user_id in ("alice", "bob", "admin")}
 
 
 def call(client, route: str, body: dict, token: str | None = None, secret: str | None = None):
@@ -72,8 +71,8 @@ def test_a_manager_or_the_secret_sees_every_private_field(client, people, creden
 
 def test_a_listed_manager_who_is_not_registered_is_an_ordinary_user(make_app):
     client = make_app(OPENIM_MANAGER_UIDS=["alice2"]).test_client()
-    alice = register(client, "alice", **PROFILE)
-    register(client, "bob", **PROFILE)
+    alice = Api(client).register("alice", **PROFILE)
+    Api(client).register("bob", **PROFILE)
     assert sorted(users_info(client, ["bob"], token=alice)["bob"]) == sorted(PUBLIC_KEYS)
 
 

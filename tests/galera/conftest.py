@@ -12,9 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pymysql
 import pytest
 
+from tests.galera.cluster import DATABASE, NODES, REPORT, connect, node_url
 from tests.http.server import Server, Servers
 
 ENABLED = os.environ.get("GALERA_TESTS") == "1"
@@ -25,12 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = Path(
     os.environ.get("GALERA_CLUSTER_SCRIPT") or REPO_ROOT.parent / "shared" / "tools" / "galera-cluster.sh"
 )
-NODES = (1, 2, 3)
-DATABASE = "openim_galera"
 WORKERS_PER_INSTANCE = 2
-
-# Filled by the tests, printed at the end of the run (retry counts, stall times).
-REPORT: list[str] = []
 
 
 def pytest_configure(config):
@@ -42,33 +37,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("galera")
         for line in REPORT:
             terminalreporter.write_line(line)
-
-
-def node_port(node: int) -> int:
-    return 3310 + node
-
-
-def node_url(node: int, database: str = DATABASE) -> str:
-    return f"mysql+pymysql://root@127.0.0.1:{node_port(node)}/{database}?charset=utf8mb4"
-
-
-def connect(node: int, database: str | None = DATABASE, **kwargs) -> pymysql.Connection:
-    return pymysql.connect(
-        host="127.0.0.1", port=node_port(node), user="root", database=database,
-        charset="utf8mb4", autocommit=True, connect_timeout=5, read_timeout=30, **kwargs,
-    )
-
-
-def query(node: int, sql: str, args=None, sync_wait: int = 1) -> list[tuple]:
-    """Rows of `sql` on one node, by default as a causal read."""
-    connection = connect(node)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET SESSION wsrep_sync_wait = {sync_wait}")
-            cursor.execute(sql, args)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
 
 
 class Cluster:
@@ -152,10 +120,6 @@ def instances(galera_database, tmp_path_factory) -> list[Server]:
         ]
     finally:
         servers.stop_all()
-
-
-def log_count(server: Server, needle: str) -> int:
-    return server.log_path.read_text(errors="replace").count(needle)
 
 
 @pytest.fixture

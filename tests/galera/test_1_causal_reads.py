@@ -7,8 +7,8 @@ from sqlalchemy import text
 
 from app.database import GALERA_SYNC_WAIT
 from app.extensions import db
-from tests.conftest import SECRET
-from tests.galera.conftest import NODES, REPORT, connect, node_url
+from tests.galera.cluster import NODES, REPORT, connect, node_url
+from tests.helpers import SECRET
 
 pytestmark = pytest.mark.galera
 

@@ -10,7 +10,7 @@ from app import users
 from app.errors import AlreadyRegistered
 from app.extensions import db
 from app.models import User
-from tests.galera.conftest import NODES, REPORT, log_count, node_url, query
+from tests.galera.cluster import NODES, REPORT, log_count, node_url, query
 from tests.http.server import all_at_once
 
 pytestmark = pytest.mark.galera

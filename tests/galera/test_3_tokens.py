@@ -2,31 +2,15 @@
 import uuid
 
 import pytest
-import requests
-
-from tests.conftest import SECRET
-from tests.http.server import REQUEST_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.galera
 
 ROUNDS = 30
 
 
-def force_logout(instance, user_id: str, platform: int = 1) -> dict:
-    return instance.post("/auth/force_logout", {
-        "secret": SECRET, "platform": platform, "fromUserID": user_id, "operationID": f"kick-{user_id}",
-    })[1]
-
-
-def parse_token(instance, token: str) -> tuple[int, dict]:
-    with requests.post(instance.url + "/auth/parse_token", json={"operationID": "parse"},
-                       headers={"token": token}, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-        return response.status_code, response.json()
-
-
 @pytest.fixture(scope="module")
 def token_routes(instances):
-    if force_logout(instances[0], "galera-nobody")["errCode"] == 404:
+    if instances[0].force_logout("galera-nobody")[1]["errCode"] == 404:
         pytest.skip("no /auth/force_logout in this version")
 
 
@@ -40,9 +24,9 @@ def test_a_kick_through_node_1_is_seen_through_node_3_at_once(instances, token_r
         # the kick must reach the token record node 2 has just written.
         _, issued = node2.user_token(user_id)
         assert issued["errCode"] == 0, issued
-        assert force_logout(node1, user_id)["errCode"] == 0
+        assert node1.force_logout(user_id)[1]["errCode"] == 0
         for token in (registered["data"]["token"], issued["data"]["token"]):
-            status, parsed = parse_token(node3, token)
+            status, parsed = node3.parse_token(token)
             assert (status, parsed["errCode"]) == (401, 706), (i, parsed)
 
 
@@ -50,9 +34,9 @@ def test_a_token_issued_after_a_kick_is_valid_on_every_node(instances, token_rou
     node1, node2, node3 = instances
     user_id = f"rekick-{uuid.uuid4().hex[:8]}"
     assert node1.register(user_id)[1]["errCode"] == 0
-    assert force_logout(node2, user_id)["errCode"] == 0
+    assert node2.force_logout(user_id)[1]["errCode"] == 0
     _, fresh = node3.user_token(user_id)
     assert fresh["errCode"] == 0
     for node, instance in enumerate(instances, start=1):
-        _, parsed = parse_token(instance, fresh["data"]["token"])
+        _, parsed = instance.parse_token(fresh["data"]["token"])
         assert (parsed["errCode"], parsed["data"]["userID"]) == (0, user_id), node

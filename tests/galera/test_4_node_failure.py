@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.galera.conftest import NODES, REPORT, log_count, query
+from tests.galera.cluster import NODES, REPORT, log_count, query
 
 pytestmark = pytest.mark.galera
 

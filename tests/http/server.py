@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, TOKEN_SECRET, is_mysql
+from tests.helpers import SECRET, TEST_DATABASE_URL, TOKEN_SECRET, is_mysql, register_body, token_body
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -121,28 +121,29 @@ class Server:
         with requests.get(self.url + path, timeout=REQUEST_TIMEOUT_SECONDS) as response:
             return response.status_code, response.json()
 
-    def post(self, path: str, body: dict | bytes) -> tuple[int, dict]:
+    def post(self, path: str, body: dict | bytes, headers: dict | None = None) -> tuple[int, dict]:
         options = {"data": body} if isinstance(body, bytes) else {"json": body}
-        with requests.post(self.url + path, timeout=REQUEST_TIMEOUT_SECONDS, **options) as response:
+        with requests.post(
+            self.url + path, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, **options
+        ) as response:
             return response.status_code, response.json()
 
-    def register(self, user_id: str, operation_id: str | None = None) -> tuple[int, dict]:
-        return self.post(
-            "/auth/user_register",
-            {
-                "secret": SECRET,
-                "platform": 1,
-                "userID": user_id,
-                "nickname": "n",
-                "operationID": operation_id or uuid.uuid4().hex,
-            },
-        )
+    # The routes, as tests/helpers.py's `Api` calls them in process; a fresh operationID unless given.
+
+    def register(self, user_id: str, operation_id: str | None = None, **profile) -> tuple[int, dict]:
+        body = register_body(user_id, operation_id=operation_id or uuid.uuid4().hex, **profile)
+        return self.post("/auth/user_register", body)
 
     def user_token(self, user_id: str, platform: int = 1) -> tuple[int, dict]:
-        return self.post(
-            "/auth/user_token",
-            {"secret": SECRET, "platform": platform, "userID": user_id, "operationID": uuid.uuid4().hex},
-        )
+        return self.post("/auth/user_token", token_body(user_id, platform, operation_id=uuid.uuid4().hex))
+
+    def parse_token(self, token: str) -> tuple[int, dict]:
+        return self.post("/auth/parse_token", {"operationID": "parse"}, headers={"token": token})
+
+    def force_logout(self, user_id: str, platform: int = 1) -> tuple[int, dict]:
+        """A kick with the API secret."""
+        body = {"secret": SECRET, "platform": platform, "fromUserID": user_id, "operationID": f"kick-{user_id}"}
+        return self.post("/auth/force_logout", body)
 
 
 def stop_all(servers: list[Server]) -> None:

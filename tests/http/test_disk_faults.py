@@ -19,7 +19,6 @@ import errno
 import os
 import subprocess
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from sqlalchemy import create_engine, func, insert, select
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
+from tests.helpers import TEST_DATABASE_URL, is_mysql
 
 pytestmark = [
     pytest.mark.http,
@@ -37,7 +36,8 @@ pytestmark = [
 DISK_SIZE = "2m"
 # Registrations that fill what the WAL file already holds; a full disk shows within them.
 MAX_WRITES_UNTIL_FULL = 300
-BIG = "x" * 1000  # ex and faceURL: each registration writes a few KiB
+BIG = "x" * 1000
+LARGE_PROFILE = {"faceURL": BIG, "ex": BIG}  # each registration writes a few KiB
 
 
 # --- helpers ---------------------------------------------------------------
@@ -99,21 +99,6 @@ def fill(directory: Path) -> Path:
                     assert error.errno == errno.ENOSPC, error
                     break
     return filler
-
-
-def register(server, user_id: str, operation_id: str | None = None) -> tuple[int, dict]:
-    return server.post(
-        "/auth/user_register",
-        {
-            "secret": SECRET,
-            "platform": 1,
-            "userID": user_id,
-            "nickname": "n",
-            "faceURL": BIG,
-            "ex": BIG,
-            "operationID": operation_id or uuid.uuid4().hex,
-        },
-    )
 
 
 def assert_db_failed(answer: tuple[int, dict]) -> None:
@@ -181,14 +166,14 @@ def test_read_only_file_system_answers_802_and_recovers(start_server, tmpfs):
         server = start_server(database_url, workers=2, upgrade=False)
         # More calls than workers, so that every worker meets the fault.
         for attempt in range(4):
-            assert_db_failed(register(server, f"during-ro-{attempt}"))
+            assert_db_failed(server.register(f"during-ro-{attempt}", **LARGE_PROFILE))
             assert_db_failed(server.user_token("before-ro"))
         health = server.get("/healthz")
     finally:
         assert _mount("-o", "remount,rw", str(tmpfs)).returncode == 0
 
     for attempt in range(4):
-        assert register(server, f"after-ro-{attempt}")[1]["errCode"] == 0
+        assert server.register(f"after-ro-{attempt}", **LARGE_PROFILE)[1]["errCode"] == 0
         assert server.user_token("before-ro")[1]["errCode"] == 0
     assert not stored(database_url, "during-ro-0")
     assert_clean_log(server)
@@ -203,7 +188,7 @@ def test_read_only_database_by_sqlite_mode_answers_802(start_server, tmp_path):
 
     server = start_server(f"sqlite:///file:{path}?mode=ro&uri=true", workers=2, upgrade=False)
     for attempt in range(4):
-        assert_db_failed(register(server, f"during-ro-{attempt}"))
+        assert_db_failed(server.register(f"during-ro-{attempt}", **LARGE_PROFILE))
         assert_db_failed(server.user_token("before-ro"))
     health = server.get("/healthz")
     assert_clean_log(server)
@@ -218,7 +203,7 @@ def _fill_until_db_fails(server, prefix: str) -> tuple[list[str], list[tuple[int
     answered_ok, others = [], []
     for number in range(MAX_WRITES_UNTIL_FULL):
         user_id = f"{prefix}{number}"
-        answer = register(server, user_id)
+        answer = server.register(user_id, **LARGE_PROFILE)
         if answer[1]["errCode"] == 0:
             answered_ok.append(user_id)
             continue
@@ -231,7 +216,7 @@ def _fill_until_db_fails(server, prefix: str) -> tuple[list[str], list[tuple[int
 def test_full_disk_answers_802_and_recovers_when_space_is_freed(start_server, tmpfs):
     database_url = sqlite_url(tmpfs / "openim.db")
     server = start_server(database_url, workers=2)
-    assert register(server, "before-full")[1]["errCode"] == 0
+    assert server.register("before-full", **LARGE_PROFILE)[1]["errCode"] == 0
 
     filler = fill(tmpfs)
     answered_ok, others = _fill_until_db_fails(server, "full-")
@@ -242,7 +227,7 @@ def test_full_disk_answers_802_and_recovers_when_space_is_freed(start_server, tm
     health = server.get("/healthz")
 
     filler.unlink()
-    assert register(server, "after-full")[1]["errCode"] == 0
+    assert server.register("after-full", **LARGE_PROFILE)[1]["errCode"] == 0
     assert server.user_token("before-full")[1]["errCode"] == 0
     # Nothing answered 0 was lost to the full disk.
     for user_id in answered_ok:
@@ -291,7 +276,7 @@ def test_full_database_by_max_page_count_answers_802(start_server, tmp_path):
     database_url = sqlite_url(database_path)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))}
     upgraded = start_server(database_url, workers=1, extra_env=env)
-    assert register(upgraded, "before-full")[1]["errCode"] == 0
+    assert upgraded.register("before-full", **LARGE_PROFILE)[1]["errCode"] == 0
     upgraded.stop()
     upgraded.wait_stopped()
     engine = create_engine(database_url)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.jwt_tokens import mint_token
-from tests.conftest import SECRET, TOKEN_SECRET
+from tests.helpers import SECRET, TOKEN_SECRET
 from tests.http.server import all_at_once, assert_no_server_errors, count_users, delete_users, err_codes
 
 pytestmark = pytest.mark.http

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import SECRET
+from tests.helpers import register_body
 from tests.http.server import Servers
 
 pytestmark = pytest.mark.http
@@ -38,10 +38,8 @@ def slow_server(tmp_path_factory, http_database_url):
     servers.stop_all()
 
 
-def register_body(user_id: str) -> bytes:
-    return json.dumps(
-        {"secret": SECRET, "platform": 1, "userID": user_id, "nickname": "n", "operationID": uuid.uuid4().hex}
-    ).encode()
+def raw_register_body(user_id: str) -> bytes:
+    return json.dumps(register_body(user_id, operation_id=uuid.uuid4().hex)).encode()
 
 
 def head(server, content_length: int) -> bytes:
@@ -68,7 +66,7 @@ def read_answer(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def parse(raw: bytes) -> tuple[int, dict]:
+def status_and_answer(raw: bytes) -> tuple[int, dict]:
     status_line, _, rest = raw.partition(b"\r\n")
     match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) .*", status_line)
     assert match, raw[:200]
@@ -93,7 +91,7 @@ def assert_serving(server, label: str) -> None:
 
 def test_a_truncated_body_then_close_costs_no_500_and_no_traceback(slow_server):
     offset = log_size(slow_server)
-    body = register_body(f"cut-{uuid.uuid4().hex[:12]}")
+    body = raw_register_body(f"cut-{uuid.uuid4().hex[:12]}")
     for _ in range(WORKERS + 1):  # every worker meets one
         with connect(slow_server) as sock:
             sock.sendall(head(slow_server, 100) + body[:10])
@@ -108,11 +106,11 @@ def test_a_truncated_body_then_half_close_answers_400(slow_server):
     """The client says it is done after 10 of its 100 bytes: the body is not JSON, 400, not 500."""
     offset = log_size(slow_server)
     with connect(slow_server) as sock:
-        sock.sendall(head(slow_server, 100) + register_body("half")[:10])
+        sock.sendall(head(slow_server, 100) + raw_register_body("half")[:10])
         sock.shutdown(socket.SHUT_WR)
         raw = read_answer(sock)
     if raw:
-        status, answer = parse(raw)
+        status, answer = status_and_answer(raw)
         assert (status, answer["errCode"]) == (400, 400), raw
     # (gunicorn may also just close the connection on a body cut short: no answer, no 500.)
     assert_serving(slow_server, "after-half")
@@ -122,7 +120,7 @@ def test_a_truncated_body_then_half_close_answers_400(slow_server):
 
 def test_a_slow_body_is_answered_and_holds_one_worker_only(slow_server):
     user_id = f"slow-{uuid.uuid4().hex[:12]}"
-    body = register_body(user_id)
+    body = raw_register_body(user_id)
     pieces = [body[i : i + 8] for i in range(0, len(body), 8)]
     trickle_seconds = TIMEOUT_SECONDS / 2  # well within gunicorn's timeout
     delay = trickle_seconds / len(pieces)
@@ -151,7 +149,7 @@ def test_a_slow_body_is_answered_and_holds_one_worker_only(slow_server):
         thread.join(SOCKET_TIMEOUT_SECONDS)
     assert not thread.is_alive()
     assert time.monotonic() - started >= trickle_seconds
-    status, answer = parse(outcome["raw"])
+    status, answer = status_and_answer(outcome["raw"])
     assert (status, answer["errCode"], answer["data"]["userID"]) == (200, 0, user_id), answer
     assert beside >= 2, f"only {beside} registrations were served while the slow client was sending"
 
@@ -159,7 +157,7 @@ def test_a_slow_body_is_answered_and_holds_one_worker_only(slow_server):
 def test_a_client_slower_than_gunicorns_timeout_is_cut_off_and_the_worker_replaced(slow_server):
     """Documents gunicorn's behaviour: past `timeout`, the worker is killed; the others serve on."""
     offset = log_size(slow_server)
-    body = register_body(f"slowloris-{uuid.uuid4().hex[:12]}")
+    body = raw_register_body(f"slowloris-{uuid.uuid4().hex[:12]}")
     started = time.monotonic()
     with connect(slow_server) as sock:
         sock.sendall(head(slow_server, len(body)))
