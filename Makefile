@@ -59,7 +59,7 @@ bench-galera: $(STAMP)
 	$(BIN)/python bench/galera.py
 
 # Scale-out on a real multi-primary cluster (tests/galera/, README "Scaling out"): three
-# MariaDB Galera nodes on 127.0.0.1:3311-3313 brought up by ../shared/tools/galera-cluster.sh
+# MariaDB Galera nodes on 127.0.0.1:3311-3313 brought up by scripts/galera-cluster.sh
 # (or GALERA_CLUSTER_SCRIPT), one gunicorn instance per node. Not part of `make test`.
 .PHONY: test-galera
 
