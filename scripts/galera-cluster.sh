@@ -37,7 +37,7 @@ node_pid() {
     local dir pid
     dir=$(node_dir "$1")
     pid=$(cat "$dir/mariadbd.pid" 2>/dev/null) || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--defaults-file=$dir/my.cnf" || return 1
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "--defaults-file=$dir/my.cnf" || return 1
     echo "$pid"
 }
 
