@@ -4,6 +4,7 @@ The page is where OpenIM documents these two routes for AppServer developers; it
 example requests and the tokens of its example answers are the outside facts the
 suite checks drop-in compatibility against. The JSON file names their origin.
 """
+
 import json
 from pathlib import Path
 

@@ -4,6 +4,7 @@ The developers' own folder beside the checkout is not part of a clone, so a link
 path or script there breaks for everyone else. The needles are built from pieces
 so that this file does not find itself.
 """
+
 import re
 import subprocess
 from pathlib import Path
@@ -30,11 +31,15 @@ def repository_files() -> list[Path]:
     try:
         listed = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=REPO_ROOT, capture_output=True, check=True, timeout=60,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
         ).stdout
     except (OSError, subprocess.CalledProcessError):  # an unpacked archive, not a checkout
         return [
-            path for path in REPO_ROOT.rglob("*")
+            path
+            for path in REPO_ROOT.rglob("*")
             if path.is_file()
             and not UNTRACKED_PARTS.intersection(path.relative_to(REPO_ROOT).parts)
             and not any(part.startswith(".venv") or part.endswith(".egg-info") for part in path.parts)
