@@ -56,8 +56,8 @@ lint: $(DEV_STAMP)
 # Keeps the versions already pinned; `make lock PIP_COMPILE_ARGS=--upgrade` (or
 # --upgrade-package NAME) moves them. pip-tools itself is a tool, not a dependency.
 PIP_TOOLS ?= pip-tools==7.6.2
-PIP_COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
-	--no-emit-trusted-host $(PIP_COMPILE_ARGS)
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(PIP_COMPILE_ARGS)
 
 lock: $(STAMP)
 	$(PIP_INSTALL) "$(PIP_TOOLS)"
