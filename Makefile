@@ -49,9 +49,9 @@ test-mysql: $(DEV_STAMP)
 test-http:
 	$(MAKE) --no-print-directory test PYTEST_ARGS='-m http $(PYTEST_ARGS)'
 
+# Both run, so that one look shows all findings; either failing fails the target.
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/ruff format --check . || status=1; exit $$status
 
 # Keeps the versions already pinned; `make lock PIP_COMPILE_ARGS=--upgrade` (or
 # --upgrade-package NAME) moves them. pip-tools itself is a tool, not a dependency.
