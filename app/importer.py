@@ -188,7 +188,8 @@ class _BatchInsert:
         self.processors = {
             column.key: processor
             for column in _users.columns
-            if (processor := column.type.bind_processor(dialect)) is not None
+            # The dialect's own type: generic DateTime has no processor, SQLite's DATETIME has.
+            if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
 
     def execute(self, connection: Connection, rows: list[dict]) -> None:

@@ -85,8 +85,8 @@ def _is_file(database) -> bool:
 class SerializedWritesConnection(sqlite3.Connection):
     """A sqlite3 connection whose write transactions hold the database's lock file."""
 
-    def __init__(self, database, timeout: float = 5.0, *args, **kwargs):
-        super().__init__(database, timeout, *args, **kwargs)
+    def __init__(self, database, timeout: float = 5.0, **kwargs):
+        super().__init__(database, timeout=timeout, **kwargs)  # positional: deprecated since Python 3.13
         self._busy_timeout = timeout
         self._database_path = os.path.abspath(os.fspath(database)) if _is_file(database) else None
         self._write_lock: _ProcessWriteLock | None = None  # held from a first write to the end of its transaction

@@ -3,7 +3,7 @@
 Standalone: three gunicorn instances (OPENIM_WORKERS=2 each) all on the MariaDB on
 127.0.0.1:3306 (database openim_bench_standalone; BENCH_DATABASE_URL names another
 server). Cluster: one instance per node of the Galera cluster on 127.0.0.1:3311-3313
-(database openim_bench_galera), brought up with ../shared/tools/galera-cluster.sh (or
+(database openim_bench_galera), brought up with scripts/galera-cluster.sh (or
 GALERA_CLUSTER_SCRIPT) if `status` shows it down, and taken down at the end only then.
 Each database is seeded with the same users; then three wrk processes at once, one per
 instance, 32 connections in all, load user_token and user_register (a fresh userID per
@@ -30,7 +30,7 @@ from bench.run import (  # noqa: E402 - after the path is set
     check_answer, ensure_wrk, machine, mysql_answers, user_rows, wrk,
 )
 
-CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or ROOT.parent / "shared" / "tools" / "galera-cluster.sh")
+CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or ROOT / "scripts" / "galera-cluster.sh")
 NODES = (1, 2, 3)
 INSTANCES = len(NODES)
 WORKERS = 2

@@ -8,22 +8,14 @@ from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnkn
 from app.jwt_tokens import mint_token, verify_token
 from app.openim import PLATFORM_NAMES
 from tests.helpers import SECRET
+from tests.openim_api_page import REGISTER_ANSWER, USER_TOKEN_ANSWER
 
-# The two example answers of the OpenIM API page (shared/seeds), minted by
-# OpenIM v2 with its default key, 7 days.
+# The tokens of the two example answers of OpenIM's API page (tests/openim_api_page.py),
+# minted by OpenIM v2 with its default key, 7 days; the middle value is the second each was
+# minted at (its `iat` claim), to mint it again.
 SEED_TOKENS = [
-    (
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJVSUQiOiJvcGVuSU0xMTExIiwiUGxhdGZvcm0iOiJJT1MiLCJleHAi"
-        "OjE2NDYyODAxMDQsIm5iZiI6MTY0NTY3NTMwNCwiaWF0IjoxNjQ1Njc1MzA0fQ.xhqmRBC3XpMwMQL2i3sRh6JArRZg1PFjFjRl9N1Kc9o",
-        1645675304,
-        1646280104,
-    ),
-    (
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJVSUQiOiJvcGVuSU0xMTExIiwiUGxhdGZvcm0iOiJJT1MiLCJleHAi"
-        "OjE2NDYyOTM2NTksIm5iZiI6MTY0NTY4ODg1OSwiaWF0IjoxNjQ1Njg4ODU5fQ.C5v6RS6yAPh0-4ZeQHmKon1rwC2GmZfc09xYoi67SOM",
-        1645688859,
-        1646293659,
-    ),
+    (REGISTER_ANSWER["data"]["token"], 1645675304, REGISTER_ANSWER["data"]["expiredTime"]),
+    (USER_TOKEN_ANSWER["data"]["token"], 1645688859, USER_TOKEN_ANSWER["data"]["expiredTime"]),
 ]
 OPENIM_DEFAULT_KEY = "open_im_server"
 

@@ -2,7 +2,7 @@
 
 Not part of `make test`: these tests run only with GALERA_TESTS=1, which is
 what `make test-galera` sets. The cluster is brought up (in about ten
-seconds) with ../shared/tools/galera-cluster.sh, or GALERA_CLUSTER_SCRIPT,
+seconds) with scripts/galera-cluster.sh, or GALERA_CLUSTER_SCRIPT,
 and brought down at the end; a cluster that `status` shows up already is
 reused and left running. Only ports 3311-3313 are touched, never a MariaDB
 on 3306.
@@ -22,9 +22,9 @@ ENABLED = os.environ.get("GALERA_TESTS") == "1"
 collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLUSTER_SCRIPT = Path(
-    os.environ.get("GALERA_CLUSTER_SCRIPT") or REPO_ROOT.parent / "shared" / "tools" / "galera-cluster.sh"
-)
+CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or REPO_ROOT / "scripts" / "galera-cluster.sh")
+NODES = (1, 2, 3)
+DATABASE = "openim_galera"
 WORKERS_PER_INSTANCE = 2
 
 

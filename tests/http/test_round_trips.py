@@ -7,43 +7,15 @@ import pytest
 from app.jwt_tokens import mint_token
 from tests.helpers import SECRET, TOKEN_SECRET
 from tests.http.server import all_at_once, assert_no_server_errors, count_users, delete_users, err_codes
+from tests.openim_api_page import REGISTER_ANSWER, REGISTER_REQUEST, USER_TOKEN_REQUEST
 
 pytestmark = pytest.mark.http
 
 SEVEN_DAYS = 7 * 24 * 60 * 60
 
-# The two request examples of the OpenIM API page (shared/seeds), verbatim
-# but for the secret: the page's `tuoyun` is refused as a published default.
-SEED_REGISTER_REQUEST = """ {
-    "secret": "tuoyun",
-    "platform": 1,
-    "userID": "openIM1111",
-    "nickname": "2222",
-    "faceURL": "https://oss.com.cn/head", 
-    "gender": 1,
-    "phoneNumber": "18666667777",
-    "birth":1640692941,
-    "email": "xxxx@qq.com",
-    "ex": "xxx",
-    "operationID": "123111111"
-}"""
-SEED_USER_TOKEN_REQUEST = """ {
-    "secret": "tuoyun",
-    "platform": 1,
-    "userID": "openIM1111",
-    "operationID": "asdfasdfsadf"
-}"""
-# The page's answer to both: this shape, and a token like this one.
-SEED_ANSWER = {
-    "errCode": 0,
-    "errMsg": "",
-    "data": {
-        "userID": "openIM1111",
-        "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJVSUQiOiJvcGVuSU0xMTExIiwiUGxhdGZvcm0iOiJJT1MiLCJleHAiOjE2"
-        "NDYyODAxMDQsIm5iZiI6MTY0NTY3NTMwNCwiaWF0IjoxNjQ1Njc1MzA0fQ.xhqmRBC3XpMwMQL2i3sRh6JArRZg1PFjFjRl9N1Kc9o",
-        "expiredTime": 1646280104,
-    },
-}
+# The two request examples of OpenIM's API page (tests/openim_api_page.py) are sent
+# verbatim but for the secret: the page's `tuoyun` is refused as a published default.
+# The page's answer to both: REGISTER_ANSWER's shape, and a token like its one.
 
 
 def with_test_secret(raw_request: str) -> bytes:
@@ -56,12 +28,12 @@ def token_claims(token: str) -> dict:
 
 
 def assert_seed_shaped(answer: dict) -> None:
-    assert list(answer) == list(SEED_ANSWER)
-    assert list(answer["data"]) == list(SEED_ANSWER["data"])
+    assert list(answer) == list(REGISTER_ANSWER)
+    assert list(answer["data"]) == list(REGISTER_ANSWER["data"])
     assert (answer["errCode"], answer["errMsg"], answer["data"]["userID"]) == (0, "", "openIM1111")
     token, expired_time = answer["data"]["token"], answer["data"]["expiredTime"]
     claims = token_claims(token)
-    assert list(claims) == list(token_claims(SEED_ANSWER["data"]["token"]))
+    assert list(claims) == list(token_claims(REGISTER_ANSWER["data"]["token"]))
     assert claims["UID"] == "openIM1111" and claims["Platform"] == "IOS"
     assert claims["exp"] == expired_time == claims["iat"] + SEVEN_DAYS
     # Byte for byte what OpenIM mints for this user, platform and second.
@@ -71,11 +43,11 @@ def assert_seed_shaped(answer: dict) -> None:
 def test_seed_examples_answer_the_seed_shape(server, database):
     delete_users(database, "openIM1111")
 
-    status, answer = server.post("/auth/user_register", with_test_secret(SEED_REGISTER_REQUEST))
+    status, answer = server.post("/auth/user_register", with_test_secret(REGISTER_REQUEST))
     assert status == 200, answer
     assert_seed_shaped(answer)
 
-    status, answer = server.post("/auth/user_token", with_test_secret(SEED_USER_TOKEN_REQUEST))
+    status, answer = server.post("/auth/user_token", with_test_secret(USER_TOKEN_REQUEST))
     assert status == 200, answer
     assert_seed_shaped(answer)
 

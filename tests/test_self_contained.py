@@ -1,0 +1,75 @@
+"""A clone alone runs, tests and documents the service: no file points outside the repository.
+
+The developers' own folder beside the checkout is not part of a clone, so a link,
+path or script there breaks for everyone else. The needles are built from pieces
+so that this file does not find itself.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SIBLING = "sha" + "red"
+FORBIDDEN = re.compile(
+    "|".join(
+        [
+            re.escape(".." + "/" + SIBLING),  # the folder itself, relative to the checkout
+            re.escape(SIBLING + "/") + "(?:seeds|tools|SPEC)",  # what it holds: the page, the scripts, the contract
+            re.escape("/" + "work" + "/"),  # an absolute path on the developers' machine
+            r"\]\(\.\./",  # a Markdown link that climbs out of the repository
+            r"\.parent\s*/\s*[\"']" + SIBLING + r"[\"']",  # a path built from the checkout's parent
+        ]
+    )
+)
+# Not the repository's own: virtualenvs, caches and build output that .gitignore keeps out.
+UNTRACKED_PARTS = {".git", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", "build", "dist", "instance"}
+
+
+def repository_files() -> list[Path]:
+    """What a clone holds, plus new files not yet committed (but not ignored ones)."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):  # an unpacked archive, not a checkout
+        return [
+            path
+            for path in REPO_ROOT.rglob("*")
+            if path.is_file()
+            and not UNTRACKED_PARTS.intersection(path.relative_to(REPO_ROOT).parts)
+            and not any(part.startswith(".venv") or part.endswith(".egg-info") for part in path.parts)
+            and path.relative_to(REPO_ROOT).parts[:2] != ("bench", "out")
+        ]
+    return [REPO_ROOT / name for name in listed.decode().split("\0") if name and (REPO_ROOT / name).is_file()]
+
+
+def outside_references(text: str) -> list[str]:
+    return [match.group(0) for match in FORBIDDEN.finditer(text)]
+
+
+def test_no_file_refers_outside_the_repository():
+    files = repository_files()
+    assert len(files) > 20  # the listing found the repository, not an empty directory
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if outside_references(line)
+    ]
+    assert found == []
+
+
+def test_the_check_catches_what_it_is_meant_to():
+    sibling_dir = ".." + "/" + SIBLING
+    assert outside_references(f"The contract is [SPEC]({sibling_dir}/SPEC.md)")
+    assert outside_references(f"bash {sibling_dir}/tools/galera-cluster.sh up")
+    assert outside_references(f"the page ({SIBLING}/seeds/000.txt)")
+    assert outside_references(f'ROOT.parent / "{SIBLING}" / "tools"')
+    assert outside_references("see [the notes](" + ".." + "/notes.md)")
+    assert not outside_references("The shared MariaDB is never touched; scripts/galera-cluster.sh up")
+    assert not outside_references('ROOT / "scripts" / "galera-cluster.sh"')
