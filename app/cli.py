@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from app import gojson, tokens, users
 from app.errors import ApiError
-from app.exporter import export_users
+from app.exporter import export_users, export_users_to_file
 from app.importer import ImportSummary, import_rows, import_users
 from app.openim_import import OpenImUsers
 from app.schemas import create_user_schema, describe_errors
@@ -123,10 +123,18 @@ def report_summary(summary: ImportSummary, row_name: str) -> None:
 
 
 @users_cli.command("export")
-@click.argument("target", type=click.File("wb"), default="-")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-")
 def export_command(target):
-    """Write every user as JSON Lines to FILE (default '-', stdout), for `users import`."""
-    click.echo(f"exported {export_users(target)} users", err=True)
+    """Write every user as JSON Lines to FILE (default '-', stdout), for `users import`.
+
+    FILE appears only once the export is complete.
+    """
+    if target == "-":
+        with click.open_file("-", "wb") as stdout:
+            count = export_users(stdout)
+    else:
+        count = export_users_to_file(target)
+    click.echo(f"exported {count} users", err=True)
 
 
 @users_cli.command("import-openim")

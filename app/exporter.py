@@ -6,6 +6,8 @@ user was created with. Users are read a page at a time in userID order (keyset
 paging), so memory stays flat however many there are; all the pages are read
 in one transaction, so the file is one consistent snapshot.
 """
+import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import BinaryIO
@@ -68,3 +70,23 @@ def export_users(target: BinaryIO, page_size: int = EXPORT_PAGE_SIZE) -> int:
             target.write("".join(map(user_line, page)).encode("utf-8"))
             written += len(page)
     return written
+
+
+def export_users_to_file(path: str, page_size: int = EXPORT_PAGE_SIZE) -> int:
+    """export_users into `path`, which appears only once the export is whole.
+
+    The users go to a temporary file beside it, renamed over `path` at the
+    end; a failed export leaves no half file for a backup to be mistaken for.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile("wb", dir=directory, prefix=f".{name}.", delete=False) as target:
+        try:
+            count = export_users(target, page_size)
+            target.flush()
+            os.fsync(target.fileno())
+        except BaseException:
+            target.close()
+            os.unlink(target.name)
+            raise
+    os.replace(target.name, path)
+    return count
