@@ -35,6 +35,11 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def on_terminal() -> bool:
+    """Whether a progress bar is worth drawing: someone watches stderr."""
+    return sys.stderr.isatty()
+
+
 def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -100,7 +105,7 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
 def import_command(source, file_format, batch_size):
     """Import users from a CSV (header row of field names) or JSON Lines FILE; '-' is stdin."""
-    if sys.stderr.isatty() and source.seekable():
+    if on_terminal() and source.seekable():
         size = source.seek(0, 2) - source.seek(0)
         with click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
             summary = import_users(source, file_format, batch_size, on_progress=bar.update)
@@ -157,7 +162,7 @@ def import_openim_command(url, truncate_nicknames, zone, batch_size):
     """Import the users of an OpenIM v2 MySQL database, e.g. mysql+pymysql://user:pass@host/openim_v2."""
     try:
         with OpenImUsers(url, zone, truncate_nicknames) as source:
-            if sys.stderr.isatty():
+            if on_terminal():
                 with click.progressbar(length=source.count(), label="Importing", file=sys.stderr) as bar:
                     summary = import_rows(source.rows(), batch_size, lambda: bar.update(source.read - bar.pos))
             else:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, event, text
 
+from app import cli
 from app.models import utc_now
 from app.openim_import import OpenImUsers
 from tests.conftest import SECRET, TEST_DATABASE_URL, is_mysql
@@ -233,3 +234,36 @@ def test_the_reader_pages_through_the_table_and_counts_what_it_read(openim_url):
     assert len(user_ids) == len(set(user_ids)) == total
     # The count, then a page of 400 each time the rows read so far reach a multiple of it, then the empty page.
     assert selects == [0, 0, 400, 800, 1200, total]
+
+
+class RecordedProgressBar:
+    """Stands in for click.progressbar: notes its length and every update."""
+
+    made = []
+
+    def __init__(self, length, **options):
+        self.length, self.updates, self.pos = length, [], 0
+        RecordedProgressBar.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def update(self, steps):
+        self.updates.append(steps)
+        self.pos += steps
+
+
+def test_a_progress_bar_on_a_terminal_runs_to_the_row_count(app, runner, openim_url, monkeypatch):
+    monkeypatch.setattr(cli, "on_terminal", lambda: True)
+    monkeypatch.setattr(cli.click, "progressbar", RecordedProgressBar)
+    RecordedProgressBar.made.clear()
+    result = import_openim(runner, openim_url, "--truncate-nicknames", "--batch-size", "500")
+    assert result.exit_code == 0, result.output
+    [bar] = RecordedProgressBar.made
+    total = len(OPENIM_ROWS) + BULK_ROWS
+    assert bar.length == total
+    assert sum(bar.updates) == total
+    assert len(bar.updates) == 4  # one per batch of 500: 1508 rows
