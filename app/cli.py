@@ -1,19 +1,24 @@
 """`flask users …`: the admins' door onto the same rules as the API (SPEC §7)."""
+import shlex
 import sys
 import time
 import uuid
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
-from app import token_records, users
+from app import gojson, token_records, users
 from app.database import is_missing_schema
 from app.errors import ServiceError
-from app.importer import import_users
+from app.exporter import export_users, export_users_to_file
+from app.importer import ImportSummary, import_rows, import_users
 from app.openim import PLATFORM_NAMES
-from app.schemas import import_row_schema
+from app.openim_import import OpenImUsers
+from app.schemas import create_user_schema
 from app.wire_schema import describe_errors
 
 
@@ -57,6 +62,18 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def on_terminal() -> bool:
+    """Whether a progress bar is worth drawing: someone watches stderr."""
+    return sys.stderr.isatty()
+
+
+def time_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{name!r} is not a time zone (e.g. UTC, Asia/Shanghai)") from None
+
+
 @users_cli.command("create")
 @click.argument("user_id")
 @click.option("--nickname", required=True)
@@ -87,7 +104,7 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
         "operationID": operation_id,
     }
     try:
-        profile = import_row_schema.load_wire(row)
+        profile = create_user_schema.load_wire(row)
     except ValidationError as exc:
         fail(describe_errors(exc.messages))
     profile.pop("operation_id", None)
@@ -112,19 +129,74 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
 def import_command(source, file_format, batch_size):
     """Import users from a CSV (header row of field names) or JSON Lines FILE; '-' is stdin."""
-    if sys.stderr.isatty() and source.seekable():
+    if on_terminal() and source.seekable():
         size = source.seek(0, 2) - source.seek(0)
         with click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
             summary = import_users(source, file_format, batch_size, on_progress=bar.update)
     else:
         summary = import_users(source, file_format, batch_size)
+    report_summary(summary, "line")
+    if summary.invalid_count:
+        sys.exit(1)
+
+
+def report_summary(summary: ImportSummary, row_name: str) -> None:
+    """The summary of an import, then each invalid row by its `row_name`."""
     click.echo(
         f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}"
     )
-    for line, reason in summary.invalid:
-        click.echo(f"  line {line}: {reason}", err=True)
+    for where, reason in summary.invalid:
+        click.echo(f"  {row_name} {where}: {reason}", err=True)
     if summary.invalid_count > len(summary.invalid):
         click.echo(f"  ... and {summary.invalid_count - len(summary.invalid)} more invalid rows", err=True)
+
+
+@users_cli.command("export")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-")
+def export_command(target):
+    """Write every user as JSON Lines to FILE (default '-', stdout), for `users import`.
+
+    FILE appears only once the export is complete.
+    """
+    if target == "-":
+        with click.open_file("-", "wb") as stdout:
+            count = export_users(stdout)
+    else:
+        count = export_users_to_file(target)
+    click.echo(f"exported {count} users", err=True)
+
+
+@users_cli.command("import-openim")
+@click.argument("url")
+@click.option(
+    "--truncate-nicknames",
+    is_flag=True,
+    help="Cut nicknames over 64 characters to 64 instead of refusing their users.",
+)
+@click.option(
+    "--timezone",
+    "zone",
+    callback=lambda context, parameter, name: time_zone(name),
+    default="UTC",
+    show_default=True,
+    help="The OpenIM server's local time zone, in which it wrote birth and create_time.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+def import_openim_command(url, truncate_nicknames, zone, batch_size):
+    """Import the users of an OpenIM v2 MySQL database, e.g. mysql+pymysql://user:pass@host/openim_v2."""
+    try:
+        with OpenImUsers(url, zone, truncate_nicknames) as source:
+            if on_terminal():
+                with click.progressbar(length=source.count(), label="Importing", file=sys.stderr) as bar:
+                    summary = import_rows(source.rows(), batch_size, lambda: bar.update(source.read - bar.pos))
+            else:
+                summary = import_rows(source.rows(), batch_size)
+    except (ArgumentError, OperationalError, ProgrammingError) as exc:
+        fail(f"cannot read the OpenIM database: {getattr(exc, 'orig', None) or exc}")
+    report_summary(summary, "userID")
+    if source.managers:
+        click.echo(f"OpenIM's app managers (appMangerLevel 2): {', '.join(source.managers)}")
+        click.echo(f"for the service's configuration: OPENIM_MANAGER_UIDS={shlex.quote(gojson.dumps(source.managers))}")
     if summary.invalid_count:
         sys.exit(1)
 

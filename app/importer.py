@@ -9,8 +9,9 @@ import functools
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from marshmallow import ValidationError
@@ -24,10 +25,11 @@ from app.models import User, utc_now
 from app.schemas import import_row_schema
 from app.wire_schema import describe_errors
 
-INTEGER_COLUMNS = {"gender", "birth"}
+INTEGER_COLUMNS = {"gender", "birth", "appmangerlevel", "globalrecvmsgopt", "createtime"}
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
 DEFAULT_OPERATION_ID = "import"
 KEPT_INVALID_LINES = 1000
+UNIX_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass
@@ -35,13 +37,13 @@ class ImportSummary:
     created: int = 0
     existing: int = 0
     invalid_count: int = 0
-    # (line number, reason) of the first invalid rows; the count has them all.
-    invalid: list[tuple[int, str]] = field(default_factory=list)
+    # (line number or userID, reason) of the first invalid rows; the count has them all.
+    invalid: list[tuple[int | str, str]] = field(default_factory=list)
 
-    def add_invalid(self, line: int, reason: str) -> None:
+    def add_invalid(self, where: int | str, reason: str) -> None:
         self.invalid_count += 1
         if len(self.invalid) < KEPT_INVALID_LINES:
-            self.invalid.append((line, reason))
+            self.invalid.append((where, reason))
 
 
 Row = dict | str  # a row's fields, or why it could not be read
@@ -223,38 +225,64 @@ def store_batch(profiles: list[dict]) -> int:
     return run_in_transaction(insert_new)
 
 
+def from_unix_milliseconds(milliseconds: int) -> datetime:
+    """createTime (unix ms) as the naive UTC datetime that created_at holds."""
+    return UNIX_EPOCH + timedelta(milliseconds=milliseconds)
+
+
+def import_rows(
+    rows: Iterable[tuple[int | str, Row]],
+    batch_size: int = 1000,
+    on_batch: Callable[[], None] | None = None,
+) -> ImportSummary:
+    """Validate and store every (where, row); a batch is committed as a whole.
+
+    `where` names the row in the summary: a line number, or a userID. The
+    file import and `users import-openim` both come through here.
+    """
+    summary = ImportSummary()
+    batch: list[dict] = []
+
+    def flush() -> None:
+        created = store_batch(batch)
+        summary.created += created
+        summary.existing += len(batch) - created
+        batch.clear()
+        if on_batch is not None:
+            on_batch()
+
+    for where, row in rows:
+        if isinstance(row, str):
+            summary.add_invalid(where, row)
+            continue
+        try:
+            profile = import_row_schema.load_wire(row)
+        except ValidationError as exc:
+            summary.add_invalid(where, describe_errors(exc.messages))
+            continue
+        if "create_time" in profile:
+            profile["created_at"] = from_unix_milliseconds(profile.pop("create_time"))
+        batch.append(profile)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return summary
+
+
 def import_users(
     source: BinaryIO,
     file_format: str = "auto",
     batch_size: int = 1000,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Validate and store every row of `source`; a batch is committed as a whole."""
-    summary = ImportSummary()
-    batch: list[dict] = []
+    """Import every row of the CSV or JSON Lines `source`; on_progress gets the bytes read per batch."""
     position = 0
 
-    def flush() -> None:
+    def report_bytes_read() -> None:
         nonlocal position
-        created = store_batch(batch)
-        summary.created += created
-        summary.existing += len(batch) - created
-        batch.clear()
         if on_progress is not None and source.seekable():
             on_progress(source.tell() - position)
             position = source.tell()
 
-    for line, row in read_rows(source, file_format):
-        if isinstance(row, str):
-            summary.add_invalid(line, row)
-            continue
-        try:
-            batch.append(import_row_schema.load_wire(row))
-        except ValidationError as exc:
-            summary.add_invalid(line, describe_errors(exc.messages))
-            continue
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    return summary
+    return import_rows(read_rows(source, file_format), batch_size, report_bytes_read)

@@ -55,10 +55,33 @@ class ProfileSchema(WireSchema):
     ex = Text(validate=length(None, 1024))
 
 
+# 9999-12-31T23:59:59.999Z, the last instant a MySQL DATETIME holds.
+MAX_UNIX_MILLISECONDS = 253402300799999
+
+
 class ImportRowSchema(ProfileSchema):
-    """A row of `flask users import`: a profile, optionally with its operationID."""
+    """A row of `flask users import`: a profile, optionally with its operationID,
+    OpenIM v3's two levels and its createTime (unix milliseconds, as `users export` writes them).
+
+    An empty operationID is one no request can carry (§2 wants 1 to 64
+    characters): no register ever counts as a retry of that row's creation.
+    """
+
+    operation_id = Text(data_key="operationID", validate=length(0, 64))
+    app_manger_level = StrictInteger(
+        data_key="appMangerLevel", validate=validate.OneOf([0, 1, 2, 3, 4], error="Must be from 0 to 4.")
+    )
+    global_recv_msg_opt = StrictInteger(
+        data_key="globalRecvMsgOpt", validate=validate.OneOf([0, 1, 2], error="Must be 0, 1 or 2.")
+    )
+    create_time = StrictInteger(data_key="createTime", validate=validate.Range(min=0, max=MAX_UNIX_MILLISECONDS))
+
+
+class CreateUserSchema(ProfileSchema):
+    """`flask users create`: a profile and the operationID it is created with."""
 
     operation_id = Text(data_key="operationID", validate=length(1, 64))
 
 
 import_row_schema = ImportRowSchema()
+create_user_schema = CreateUserSchema()

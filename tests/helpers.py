@@ -7,8 +7,15 @@ reads as the calls it makes: `token = api.register("alice")`, then
 counterpart for real round trips is `tests.http.server.Server`.
 """
 import os
+import re
+from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
+
+from app.extensions import db
+from app.models import User
+from app.users import find_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 SECRET = "test-api-secret-0123456789abcdef"
@@ -105,3 +112,97 @@ def token_of(response: TestResponse) -> str:
     answer = response.json
     assert answer["errCode"] == 0, answer
     return answer["data"]["token"]
+
+
+# --- the admin CLI: `flask users …` results and stored users -----------------------------
+
+SUMMARY = re.compile(r"created (\d+), already there (\d+), invalid (\d+)")
+
+
+def stored(app, user_id: str) -> User | None:
+    with app.app_context():
+        return find_user(user_id)
+
+
+def user_count(app) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(User)).scalar_one()
+
+
+def summary_of(result) -> tuple[int, int, int]:
+    created, existing, invalid = SUMMARY.search(result.output).groups()
+    return int(created), int(existing), int(invalid)
+
+
+def invalid_lines(result) -> dict[int, str]:
+    return {int(number): reason for number, reason in re.findall(r"line (\d+): (.*)", result.stderr)}
+
+
+def import_file(runner, tmp_path, content: str | bytes, *options: str, name: str = "users.csv"):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return runner.invoke(args=["users", "import", str(path), *options])
+
+
+# --- users with every field at its edges, for export and import round trips ----------------
+
+users_table = User.__table__
+START = datetime(2021, 6, 1, 8, 30, 15, 123456)
+
+# Users that the export must carry exactly: every field at its edges.
+SPECIAL_USERS = [
+    {"user_id": "用户-中文", "nickname": "张伟🙂", "ex": '{"城市": "北京"}', "gender": 1, "email": "张@例子.中国"},
+    {"user_id": "😀🎉", "nickname": "😀" * 64, "face_url": "https://例え.jp/" + "😀" * 200, "gender": 2},
+    {"user_id": "empty-optionals", "nickname": "E"},
+    {
+        "user_id": "m" * 64, "nickname": "n" * 64, "face_url": "f" * 1024, "gender": 2, "phone_number": "1" * 32,
+        "birth": 4294967295, "email": "e" * 64, "ex": "x" * 1024, "operation_id": "o" * 64,
+        "app_manger_level": 4, "global_recv_msg_opt": 2,
+    },
+    {"user_id": "json<&>", "nickname": '<b>&"\\\t\x7f', "ex": "line\nsep\u2028par\u2029 𠀀", "birth": 1},
+    {"user_id": "manager", "nickname": "Manager", "app_manger_level": 2, "global_recv_msg_opt": 1},
+    {"user_id": "notifier", "nickname": "Notifier", "app_manger_level": 3},
+    {"user_id": "from-openim", "nickname": "Imported", "operation_id": ""},
+    {"user_id": "Bob", "nickname": "Bob"},
+    {"user_id": "bob", "nickname": "bob"},
+    {"user_id": "epoch", "nickname": "Epoch", "created_at": datetime(1970, 1, 1, 0, 0, 0, 1000)},
+    {"user_id": "y2k", "nickname": "Y2K", "created_at": datetime(1999, 12, 31, 23, 59, 59, 999999)},
+]
+BULK_USERS = 2100  # three pages of the export
+
+
+def varied_users() -> list[dict]:
+    rows = []
+    for number, user in enumerate(SPECIAL_USERS):
+        rows.append({"operation_id": f"op-{number}", "created_at": START + timedelta(seconds=number), **user})
+    for number in range(BULK_USERS):
+        rows.append({
+            "user_id": f"bulk-{number:05d}",
+            "nickname": f"用户 {number}",
+            "gender": number % 3,
+            "birth": number * 86400,
+            "phone_number": f"+86 138 {number:08d}",
+            "operation_id": f"register-{number}",
+            "created_at": START + timedelta(milliseconds=number * 1001, microseconds=number),
+        })
+    return rows
+
+
+EMPTY_OPTIONALS = {
+    "face_url": "", "gender": 0, "phone_number": "", "birth": 0, "email": "", "ex": "",
+    "app_manger_level": 0, "global_recv_msg_opt": 0,
+}
+
+
+def table_rows(app) -> list[tuple]:
+    """Every stored user, all columns, created_at to the millisecond, in userID order."""
+    with app.app_context():
+        rows = db.session.execute(select(users_table).order_by(users_table.c.user_id)).mappings().all()
+    return sorted(
+        tuple({**row, "created_at": row["created_at"].replace(microsecond=row["created_at"].microsecond // 1000 * 1000)}
+              .items())
+        for row in rows
+    )

@@ -4,46 +4,11 @@ import re
 import tracemalloc
 
 import pytest
-from sqlalchemy import func, select
 
 from app import importer
-from app.extensions import db
 from app.importer import import_users, store_batch
-from app.models import User
 from app.jwt_tokens import mint_token, verify_token
-from app.users import find_user
-from tests.helpers import FIXED_NOW, TOKEN_SECRET
-
-SUMMARY = re.compile(r"created (\d+), already there (\d+), invalid (\d+)")
-
-
-def stored(app, user_id: str) -> User | None:
-    with app.app_context():
-        return find_user(user_id)
-
-
-def user_count(app) -> int:
-    with app.app_context():
-        return db.session.execute(select(func.count()).select_from(User)).scalar_one()
-
-
-def summary_of(result) -> tuple[int, int, int]:
-    created, existing, invalid = SUMMARY.search(result.output).groups()
-    return int(created), int(existing), int(invalid)
-
-
-def invalid_lines(result) -> dict[int, str]:
-    return {int(number): reason for number, reason in re.findall(r"line (\d+): (.*)", result.stderr)}
-
-
-def import_file(runner, tmp_path, content: str | bytes, *options: str, name: str = "users.csv"):
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8")
-    else:
-        path.write_bytes(content)
-    return runner.invoke(args=["users", "import", str(path), *options])
-
+from tests.helpers import FIXED_NOW, TOKEN_SECRET, import_file, invalid_lines, stored, summary_of, user_count
 
 # --- users create --------------------------------------------------------------
 

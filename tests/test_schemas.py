@@ -41,6 +41,9 @@ VALID_ROW = {
     "email": "a@example.com",
     "ex": "",
     "operationID": "op-1",
+    "appMangerLevel": 2,
+    "globalRecvMsgOpt": 1,
+    "createTime": 1645675304123,
 }
 # Around every length limit of §2, and the characters the rules are about.
 EDGE_STRINGS = [
@@ -52,6 +55,7 @@ ANY_VALUE = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=70),
     st.integers(min_value=-3, max_value=12),
     st.integers(min_value=4294967290, max_value=4294967300),
+    st.integers(min_value=253402300799990, max_value=253402300800009),
     st.integers(),
     st.booleans(),
     st.floats(allow_nan=False),
