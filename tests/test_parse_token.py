@@ -189,19 +189,23 @@ def test_cli_tokens_are_recorded(timed_app, timed_client):
 
 def record_count(app) -> int:
     with app.app_context():
-        return len(db.session.execute(select(TokenRecord.id)).all())
+        return len(db.session.execute(select(TokenRecord.token_hash)).all())
 
 
 def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_client, clock, monkeypatch):
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
-    register(timed_client, "alice")
-    user_token(timed_client, "alice")
+    first = register(timed_client, "alice")
+    clock.now = FIXED_NOW + 1
+    second = user_token(timed_client, "alice")
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS - 1
-    user_token(timed_client, "alice")
+    third = user_token(timed_client, "alice")
     assert record_count(timed_app) == 3  # expired, but within the grace period
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS
     fresh = user_token(timed_client, "alice")
-    assert record_count(timed_app) == 2  # the two first went, the last two stay
+    with timed_app.app_context():  # the first went; the second, a second younger, stays
+        stored = set(db.session.execute(select(TokenRecord.token_hash)).scalars())
+    assert stored == {hashlib.sha256(token.encode()).digest() for token in (second, third, fresh)}
+    assert first not in (second, third, fresh)
     assert parse_code(timed_client, fresh) == 0
 
 
