@@ -93,4 +93,5 @@ class TokenRecord(db.Model):
     expires_at: Mapped[int] = mapped_column(BigInteger)
 
     def __repr__(self) -> str:
-        return f"<TokenRecord {self.token_hash.hex()[:12]} {self.user_id!r} platform={self.platform} {self.status.value}>"
+        digest = self.token_hash.hex()[:12]
+        return f"<TokenRecord {digest} {self.user_id!r} platform={self.platform} {self.status.value}>"

@@ -93,7 +93,8 @@ class Database:
         upsert = TOKEN_UPSERT["sqlite" if sqlite else "mysql"]
         self.user_insert = USER_INSERT.format(p=p)
         self.token_insert = TOKEN_INSERT.format(p=p, upsert=upsert)
-        self.token_insert_of_user = TOKEN_INSERT_OF_USER.format(p=p, lock="" if sqlite else " FOR UPDATE", upsert=upsert)
+        lock = "" if sqlite else " FOR UPDATE"
+        self.token_insert_of_user = TOKEN_INSERT_OF_USER.format(p=p, lock=lock, upsert=upsert)
         self.bound_select = BOUND_SELECT.format(p=p)
 
     def connect(self):
@@ -104,11 +105,14 @@ class Database:
             binary, if_not_exists = "BLOB", "IF NOT EXISTS"
         else:
             import pymysql
+            import pymysql.constants
 
             u = urlparse(self.url)
             conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
                                    password=unquote(u.password or ""), database=u.path.lstrip("/"),
-                                   charset="utf8mb4", autocommit=True)
+                                   charset="utf8mb4", autocommit=True,
+                                   # An upsert that changes nothing counts 1 row, not 0 (as SQLAlchemy sets).
+                                   client_flag=pymysql.constants.CLIENT.FOUND_ROWS)
             binary, if_not_exists = "BINARY(32)", "IF NOT EXISTS"  # MariaDB's; MySQL has none
         for statement in TOKEN_TABLE:
             conn.cursor().execute(statement.format(binary=binary, if_not_exists=if_not_exists))
@@ -225,7 +229,8 @@ def user_register(environ) -> dict:
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     params = (user_id, nickname, row["face_url"], row["gender"], row["phone_number"], row["birth"], row["email"],
               row["ex"], body["operationid"], created)
-    return issue(user_id, platform, [(db.user_insert, params)], Answer("409 Conflict", 1102, "userID already registered"))
+    duplicate = Answer("409 Conflict", 1102, "userID already registered")
+    return issue(user_id, platform, [(db.user_insert, params)], duplicate)
 
 
 ROUTES = {"/auth/user_token": user_token, "/auth/user_register": user_register}

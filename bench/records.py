@@ -11,7 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-SECRETS = {"OPENIM_SECRET": "bench-api-secret-0123456789abcdef", "OPENIM_TOKEN_SECRET": "bench-token-key-0123456789abcd"}
+SECRETS = {
+    "OPENIM_SECRET": "bench-api-secret-0123456789abcdef",
+    "OPENIM_TOKEN_SECRET": "bench-token-key-0123456789abcd",
+}
 WEEK = 7 * 86400
 
 
