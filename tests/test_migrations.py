@@ -152,3 +152,50 @@ def test_schema_suits_mysql_compatible_distributed_engines(migrating_app):
     assert {table for (table,) in keyed} >= set(db.metadata.tables)
     assert engines == [("InnoDB",)]
     assert triggers == routines == foreign_keys == []
+
+
+def insert_old_records(rows: list[tuple[bytes, str, str]]) -> None:
+    """token_records as 0002 made them: (hash, userID, status) per issue, duplicates allowed."""
+    with db.engine.begin() as connection:
+        for token_hash, user_id, status in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO token_records (token_hash, user_id, platform, status, issued_at, expires_at)"
+                    " VALUES (:token_hash, :user_id, 1, :status, 100, 200)"
+                ),
+                {"token_hash": token_hash, "user_id": user_id, "status": status},
+            )
+
+
+def stored_records() -> dict[bytes, tuple[str, str]]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT token_hash, user_id, status FROM token_records")).all()
+    return {bytes(token_hash): (user_id, status) for token_hash, user_id, status in rows}
+
+
+@on_both_backends
+def test_0004_keeps_one_record_per_token_a_normal_one_if_any(migrating_app):
+    flask_migrate.upgrade(revision="0003_v3_user_fields")
+    kicked_then_reissued, only_kicked, only_normal = (bytes([n]) * 32 for n in (1, 2, 3))
+    insert_old_records(
+        [
+            (kicked_then_reissued, "alice", "kicked"),
+            (kicked_then_reissued, "alice", "normal"),
+            (kicked_then_reissued, "alice", "kicked"),
+            (only_kicked, "bob", "kicked"),
+            (only_kicked, "bob", "kicked"),
+            (only_normal, "carol", "normal"),
+            (only_normal, "carol", "normal"),
+        ]
+    )
+
+    flask_migrate.upgrade()
+
+    expected = {
+        kicked_then_reissued: ("alice", "normal"),
+        only_kicked: ("bob", "kicked"),
+        only_normal: ("carol", "normal"),
+    }
+    assert stored_records() == expected
+    flask_migrate.downgrade(revision="0003_v3_user_fields")
+    assert stored_records() == expected
