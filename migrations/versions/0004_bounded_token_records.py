@@ -8,6 +8,12 @@ per-platform bound on live records and delete_user; expires_at the prune.
 The table is rebuilt, records kept: of several records of one hash, the
 normal one if any (a token re-issued after a kick is valid), else kicked.
 
+parse_token now refuses a token minted before its user's created_at (to the
+second). Users registered until now got created_at from the wall clock a
+moment after their first token was minted, and MySQL rounds it to the nearest
+second: up to a second late. Their created_at moves a second earlier, so that
+no token of theirs is refused for it.
+
 Revision ID: 0004_bounded_token_records
 Revises: 0003_v3_user_fields
 Create Date: 2026-12-01
@@ -72,6 +78,10 @@ def upgrade():
         "ix_token_records_user_platform_status_expiry", "token_records", ["user_id", "platform", "status", "expires_at"]
     )
     op.create_index("ix_token_records_expires_at", "token_records", ["expires_at"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("UPDATE users SET created_at = datetime(created_at, '-1 second')")
+    else:
+        op.execute("UPDATE users SET created_at = created_at - INTERVAL 1 SECOND")
 
 
 def downgrade():
