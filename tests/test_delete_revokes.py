@@ -16,6 +16,7 @@ import pytest
 from app import token_records, users
 from app.database import run_in_transaction
 from app.errors import UserNotFound
+from app.importer import store_batch
 from tests.conftest import FIXED_NOW, SECRET
 from tests.test_parse_token import parse_code, register
 
@@ -161,3 +162,14 @@ def test_an_admin_token_without_a_registered_user_stands_on_its_record(timed_app
     assert parse_code(client, issued.token) == 705
     put_record(timed_app, issued, require_user=False)
     assert parse_code(client, issued.token) == 0
+
+
+@pytest.mark.parametrize("way", ["import", "cli"])
+def test_every_way_of_registering_takes_the_apps_clock(timed_app, way):
+    with timed_app.app_context():
+        if way == "import":
+            store_batch([{"user_id": VICTIM, "nickname": "v"}])
+        else:
+            result = timed_app.test_cli_runner().invoke(args=["users", "create", VICTIM, "--nickname", "v"])
+            assert result.exit_code == 0, result.output
+        assert users.get_user(VICTIM).created_at == datetime(2022, 2, 24, 4, 1, 44)
