@@ -53,7 +53,12 @@ TOKEN_INSERT_OF_USER = (
     "INSERT INTO token_records (token_hash, user_id, platform, status, issued_at, expires_at)"
     " SELECT {p}, user_id, {p}, 'normal', {p}, {p} FROM users WHERE user_id = {p}{lock}{upsert}"
 )
-# The per-platform bound (OPENIM_MAX_TOKENS_PER_PLATFORM, 30): the 30th newest other live record, if any.
+# The per-platform bound (OPENIM_MAX_TOKENS_PER_PLATFORM, 30): a count from the index; past it,
+# the live records beyond the 29 newest others.
+BOUND_COUNT = (
+    "SELECT count(*) FROM token_records WHERE user_id = {p} AND platform = {p} AND status = 'normal'"
+    " AND expires_at > {p}"
+)
 BOUND_SELECT = (
     "SELECT token_hash FROM token_records WHERE user_id = {p} AND platform = {p} AND status = 'normal'"
     " AND expires_at > {p} AND token_hash != {p} ORDER BY expires_at DESC LIMIT 1000 OFFSET 29"
@@ -95,6 +100,7 @@ class Database:
         self.token_insert = TOKEN_INSERT.format(p=p, upsert=upsert)
         lock = "" if sqlite else " FOR UPDATE"
         self.token_insert_of_user = TOKEN_INSERT_OF_USER.format(p=p, lock=lock, upsert=upsert)
+        self.bound_count = BOUND_COUNT.format(p=p)
         self.bound_select = BOUND_SELECT.format(p=p)
 
     def connect(self):
@@ -133,9 +139,10 @@ class Database:
                 cur.execute("ROLLBACK")
                 return False
             if bound is not None:
-                cur.execute(self.bound_select, bound)
-                beyond = [row[0] for row in cur.fetchall()]
-                if beyond:
+                cur.execute(self.bound_count, bound[:3])
+                if cur.fetchone()[0] > 30:
+                    cur.execute(self.bound_select, bound)
+                    beyond = [row[0] for row in cur.fetchall()]
                     cur.execute(BOUND_KICK.format(hashes=", ".join([self.param] * len(beyond))), beyond)
         except Exception as exc:
             cur.execute("ROLLBACK")
