@@ -173,8 +173,8 @@ def record_token(connection: Connection, issued: IssuedToken, require_user: bool
 def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> None:
     """Kick the oldest live records of the user and platform beyond OPENIM_MAX_TOKENS_PER_PLATFORM.
 
-    A count from the index alone (no row read), and more only when the bound is passed:
-    a read of every live record beyond a first test made each issue half again as dear.
+    A count answered from the index alone; the hashes are read only when the
+    bound is passed (reading them at every issue cost it half again).
     """
     bound = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"]
     where = {"user_id": issued.user_id, "platform": issued.platform, "now": issued.issued_at}
