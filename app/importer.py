@@ -21,8 +21,8 @@ from sqlalchemy.engine import Connection, Dialect
 from app import gojson
 from app.database import run_in_transaction
 from app.models import User, utc_datetime
-from app.token_records import app_now
 from app.schemas import import_row_schema
+from app.token_records import app_now
 from app.wire_schema import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth"}
