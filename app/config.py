@@ -24,6 +24,8 @@ DEFAULTS = {
     "OPENIM_ALLOW_WEAK_SECRETS": False,
     "OPENIM_MANAGER_UIDS": [],
     "OPENIM_MULTI_LOGIN": "keep",
+    # Live token records per user and platform; one more kicks the oldest (OpenIM v3's maxNumOneEnd).
+    "OPENIM_MAX_TOKENS_PER_PLATFORM": 30,
     "OPENIM_PREVIOUS_SECRETS": [],
     "OPENIM_PREVIOUS_TOKEN_SECRETS": [],
     # Seconds since the epoch; tests inject a fixed clock here.
@@ -164,7 +166,8 @@ def check_secrets(config) -> None:
 
 
 def check_token_lifecycle(config) -> None:
-    """OPENIM_MULTI_LOGIN names a policy; OPENIM_MANAGER_UIDS is a list of userIDs (SPEC §9)."""
+    """OPENIM_MULTI_LOGIN names a policy; OPENIM_MANAGER_UIDS is a list of userIDs;
+    OPENIM_MAX_TOKENS_PER_PLATFORM is a positive integer (SPEC §9)."""
     policy = config.get("OPENIM_MULTI_LOGIN")
     if policy not in MULTI_LOGIN_POLICIES:
         raise ConfigError(
@@ -174,3 +177,6 @@ def check_token_lifecycle(config) -> None:
     # A string would make `in` a substring test: "adm" would be a manager of "admin".
     if not isinstance(managers, list) or not all(isinstance(user_id, str) for user_id in managers):
         raise ConfigError("OPENIM_MANAGER_UIDS must be a list of userIDs (JSON in the environment).")
+    bound = config.get("OPENIM_MAX_TOKENS_PER_PLATFORM")
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        raise ConfigError(f"OPENIM_MAX_TOKENS_PER_PLATFORM is {bound!r}; it must be a whole number of at least 1.")

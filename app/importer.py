@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection, Dialect
 
 from app import gojson
 from app.database import run_in_transaction
-from app.models import User, utc_now
+from app.models import User, utc_datetime
 from app.schemas import import_row_schema
+from app.token_records import app_now
 from app.wire_schema import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth", "appmangerlevel", "globalrecvmsgopt", "createtime"}
@@ -216,7 +217,8 @@ def store_batch(profiles: list[dict]) -> int:
 
     def insert_new(connection: Connection) -> int:
         existing = set(connection.execute(_select_existing, {"user_ids": list(unique)}).scalars())
-        defaults = {**COLUMN_DEFAULTS, "created_at": utc_now()}
+        # The app's clock, as for a registration: parse_token compares it with tokens' iat.
+        defaults = {**COLUMN_DEFAULTS, "created_at": utc_datetime(app_now())}
         rows = [{**defaults, **profile} for user_id, profile in unique.items() if user_id not in existing]
         if rows:
             _batch_insert(connection.dialect).execute(connection, rows)

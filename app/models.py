@@ -7,7 +7,7 @@ uses utf8mb4 with a binary collation, so `Bob`, `bob` and `BOB` are three users
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, Enum, Index, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy import BigInteger, DateTime, Enum, Index, LargeBinary, SmallInteger, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,11 @@ def exact_string(length: int) -> String:
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def utc_datetime(seconds: int) -> datetime:
+    """Unix seconds as the naive UTC datetime that created_at holds."""
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
 
 
 class User(db.Model):
@@ -46,7 +51,8 @@ class User(db.Model):
     # The operationID of the request that created the user: a second request
     # with the same one is a retry and succeeds again (SPEC §2).
     operation_id: Mapped[str] = mapped_column(String(64))
-    # Naive UTC.
+    # Naive UTC, whole seconds of the app's clock (OPENIM_CLOCK): parse_token
+    # compares it with the iat of the user's tokens.
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
 
     def __repr__(self) -> str:
@@ -59,26 +65,23 @@ class TokenStatus(enum.Enum):
 
 
 class TokenRecord(db.Model):
-    """One issue of a login token (SPEC §9), by the token's SHA-256, never the token.
+    """An issued login token (SPEC §9), by the token's SHA-256, never the token.
 
-    Every issue gets its own row, so a token re-issued in the same second
-    (byte-identical to an earlier, kicked one) is a new, normal record: a token
-    is valid while any of its records is normal, and a kick marks only the
-    records that exist when it runs.
+    Byte-identical tokens (same user, platform, second) share one record: a
+    token issued again after a kick sets its record normal again. Indexes:
+    the primary key for parse_token; (user, platform, status, expiry) for
+    kicks, the per-platform bound and delete_user; the expiry for the prune.
     """
 
     __tablename__ = "token_records"
     __table_args__ = (
-        Index("ix_token_records_token_hash", "token_hash"),
-        Index("ix_token_records_user_id_platform", "user_id", "platform"),
+        Index("ix_token_records_user_platform_status_expiry", "user_id", "platform", "status", "expires_at"),
         Index("ix_token_records_expires_at", "expires_at"),
         {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"},
     )
 
-    # SQLite makes only an INTEGER PRIMARY KEY auto-increment.
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(
-        LargeBinary(32).with_variant(mysql.BINARY(32), "mysql", "mariadb")
+        LargeBinary(32).with_variant(mysql.BINARY(32), "mysql", "mariadb"), primary_key=True
     )
     user_id: Mapped[str] = mapped_column(exact_string(USER_ID_LENGTH))
     platform: Mapped[int] = mapped_column(SmallInteger)
@@ -90,4 +93,5 @@ class TokenRecord(db.Model):
     expires_at: Mapped[int] = mapped_column(BigInteger)
 
     def __repr__(self) -> str:
-        return f"<TokenRecord {self.id} {self.user_id!r} platform={self.platform} {self.status.value}>"
+        digest = self.token_hash.hex()[:12]
+        return f"<TokenRecord {digest} {self.user_id!r} platform={self.platform} {self.status.value}>"

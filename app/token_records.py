@@ -5,49 +5,117 @@ database all instances share, so a kick through one instance is seen by all.
 Minting and verifying the JWT itself is app/jwt_tokens.py's; this module
 adds the app's key, lifetime and clock, and the records.
 """
+import calendar
+import functools
 import logging
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import ColumnElement, bindparam, delete, distinct, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from app.database import mysql_error_code, retry_transient, run_in_transaction
-from app.errors import TokenKicked, TokenMalformed, TokenUnknown
+from app.database import mysql_error_code, run_in_transaction
+from app.errors import TokenKicked, TokenMalformed, TokenUnknown, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, token_digest, verify_token
-from app.models import TokenRecord, TokenStatus
+from app.models import TokenRecord, TokenStatus, User
 
 logger = logging.getLogger(__name__)
 
 # Expired records are pruned by the issuing requests themselves, no cron job:
-# the issue whose record id is a multiple of PRUNE_EVERY deletes at most
-# PRUNE_BATCH expired rows. Ids come from the database all instances use, so
-# the work is spread over all instances and costs the other PRUNE_EVERY - 1
-# issues nothing; deleting up to PRUNE_BATCH rows per PRUNE_EVERY inserts
-# outruns the inserts, so a backlog drains, while no single request pays for
-# more than one batch.
+# by chance, one issue in PRUNE_EVERY (on average) deletes at most PRUNE_BATCH
+# expired rows, after its own commit. A random draw, not the record's key: it
+# is the same on every instance and every database setting (an id-based turn
+# never came when MySQL's auto_increment_increment was even). Deleting up to
+# PRUNE_BATCH rows per PRUNE_EVERY issues outruns the inserts, so a backlog
+# drains, while no single request pays for more than one batch.
 PRUNE_EVERY = 128
 PRUNE_BATCH = 1000
 # Instances' clocks differ a little: keep records a while past their expiry so
 # that no instance still accepting a token finds its record gone.
 PRUNE_GRACE_SECONDS = 3600
+# Kicking or deleting all of a user's records: this many per transaction, so
+# that other writers (SQLite's single write lock) wait for one batch at most.
+RECORD_BATCH = 1000
 
 
 @dataclass(frozen=True)
 class RecordedToken:
     issued: IssuedToken
-    record_id: int
+    token_hash: bytes
 
 
 # On the table, not the mapped class: plain Core statements, without the ORM's machinery.
 _records = TokenRecord.__table__
-_insert_record = insert(_records)
-_select_expired = (
-    select(_records.c.id).where(_records.c.expires_at <= bindparam("cutoff")).limit(bindparam("limit"))
+_users = User.__table__
+_record_values = {
+    "token_hash": bindparam("token_hash", type_=_records.c.token_hash.type),
+    "user_id": bindparam("user_id", type_=_records.c.user_id.type),
+    "platform": bindparam("platform", type_=_records.c.platform.type),
+    "status": bindparam("status", type_=_records.c.status.type),
+    "issued_at": bindparam("issued_at", type_=_records.c.issued_at.type),
+    "expires_at": bindparam("expires_at", type_=_records.c.expires_at.type),
+}
+# The record's row, produced only while the user's row exists; the user's row
+# is read with a lock (FOR UPDATE on MySQL/MariaDB; SQLite's write lock is
+# held from the INSERT on), so a delete either commits first, and this finds
+# no user, or waits for this to commit, and then deletes this record too.
+_select_record_of_user = (
+    select(*(_users.c.user_id if name == "user_id" else value for name, value in _record_values.items()))
+    .where(_users.c.user_id == bindparam("user_id"))
+    .with_for_update()
 )
-_delete_records = delete(_records).where(_records.c.id.in_(bindparam("ids", expanding=True)))
+_select_expired = (
+    select(_records.c.token_hash).where(_records.c.expires_at <= bindparam("cutoff")).limit(bindparam("limit"))
+)
+_delete_records = delete(_records).where(_records.c.token_hash.in_(bindparam("hashes", expanding=True)))
+_live_of_platform = (
+    _records.c.user_id == bindparam("user_id"),
+    _records.c.platform == bindparam("platform"),
+    _records.c.status == TokenStatus.normal,
+    _records.c.expires_at > bindparam("now"),
+)
+# Answered from ix_token_records_user_platform_status_expiry alone, no row read.
+_count_live = select(func.count()).select_from(_records).where(*_live_of_platform)
+# The user's live records on a platform beyond the newest `keep` (the new one excepted), oldest last.
+_select_beyond_bound = (
+    select(_records.c.token_hash)
+    .where(*_live_of_platform, _records.c.token_hash != bindparam("token_hash"))
+    .order_by(_records.c.expires_at.desc())
+    .limit(RECORD_BATCH)
+    .offset(bindparam("keep"))
+)
+_kick_records = (
+    update(_records)
+    .where(_records.c.token_hash.in_(bindparam("hashes", expanding=True)), _records.c.status == TokenStatus.normal)
+    .values(status=TokenStatus.kicked)
+)
+
+
+def _upsert(statement_of: Callable, dialect_name: str):
+    """`statement_of(insert)`'s INSERT that, for a hash already recorded, sets the record normal again.
+
+    Byte-identical tokens (same user, platform, second) share one record; a
+    token issued again after a kick is valid again (SPEC §9).
+    """
+    if dialect_name == "sqlite":
+        statement = statement_of(sqlite.insert(_records))
+        return statement.on_conflict_do_update(index_elements=["token_hash"], set_={"status": TokenStatus.normal})
+    if dialect_name in ("mysql", "mariadb"):
+        return statement_of(mysql.insert(_records)).on_duplicate_key_update(status=TokenStatus.normal)
+    raise NotImplementedError(f"token records on {dialect_name}")
+
+
+@functools.lru_cache(maxsize=8)
+def _record_statements(dialect_name: str) -> tuple:
+    """(for a registered user only, for anyone): the recording INSERTs of a dialect, built once."""
+    of_user = _upsert(lambda insert: insert.from_select(list(_record_values), _select_record_of_user), dialect_name)
+    plain = _upsert(lambda insert: insert.values(_record_values), dialect_name)
+    return of_user, plain
 
 
 def app_now() -> int:
@@ -61,16 +129,23 @@ def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
 
 
-def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:
+def record_token(connection: Connection, issued: IssuedToken, require_user: bool = True) -> RecordedToken:
     """Record a minted token in the connection's transaction, which the caller commits.
+
+    With `require_user` (the default), only while the user is registered:
+    UserNotFound otherwise, checked and recorded in one statement that a
+    concurrent delete_user cannot slip between. Without it (an admin's token,
+    whose userID need not be registered), a plain insert.
 
     Mint first, outside the transaction, so that write locks are held no longer
     than the statements take. After the commit, call prune_if_due.
     """
+    token_hash = token_digest(issued.token)
+    of_user, plain = _record_statements(connection.dialect.name)
     result = connection.execute(
-        _insert_record,
+        of_user if require_user else plain,
         {
-            "token_hash": token_digest(issued.token),
+            "token_hash": token_hash,
             "user_id": issued.user_id,
             "platform": issued.platform,
             "status": TokenStatus.normal,
@@ -78,27 +153,49 @@ def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:
             "expires_at": issued.expires_at,
         },
     )
-    record_id = result.inserted_primary_key[0]
+    if result.rowcount == 0:
+        raise UserNotFound()
     policy = current_app.config["OPENIM_MULTI_LOGIN"]
     kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
     if kicked_by_new_token is not None:
         # Every record but the new one, so that the new token is valid
         # even when byte-identical to one it kicks (same second).
         connection.execute(
-            update(TokenRecord)
-            .where(kicked_by_new_token, TokenRecord.id != record_id, TokenRecord.status == TokenStatus.normal)
+            update(_records)
+            .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
             .values(status=TokenStatus.kicked)
         )
-    return RecordedToken(issued, record_id)
+    else:
+        _kick_beyond_bound(connection, issued, token_hash)
+    return RecordedToken(issued, token_hash)
+
+
+def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> None:
+    """Kick the oldest live records of the user and platform beyond OPENIM_MAX_TOKENS_PER_PLATFORM.
+
+    A count answered from the index alone; the hashes are read only when the
+    bound is passed (reading them at every issue cost it half again).
+    """
+    bound = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"]
+    where = {"user_id": issued.user_id, "platform": issued.platform, "now": issued.issued_at}
+    if connection.execute(_count_live, where).scalar_one() <= bound:
+        return
+    beyond = connection.execute(_select_beyond_bound, {**where, "token_hash": token_hash, "keep": bound - 1})
+    connection.execute(_kick_records, {"hashes": beyond.scalars().all()})
+
+
+def prune_is_due() -> bool:
+    """Whether this issue prunes: one in PRUNE_EVERY, by chance."""
+    return random.randrange(PRUNE_EVERY) == 0
 
 
 def prune_if_due(recorded: RecordedToken) -> None:
-    """Prune expired records when this record's turn has come (see PRUNE_EVERY).
+    """Prune expired records when this issue draws the turn (see PRUNE_EVERY).
 
     Housekeeping never fails the request: the token is issued and recorded by
     now, and the next due prune takes up the work.
     """
-    if recorded.record_id % PRUNE_EVERY != 0:
+    if not prune_is_due():
         return
     try:
         prune_expired_records(recorded.issued.issued_at)
@@ -108,19 +205,19 @@ def prune_if_due(recorded: RecordedToken) -> None:
 
 def _earlier_tokens_to_kick(user_id: str, platform: int, policy: str) -> ColumnElement[bool] | None:
     if policy == "single":
-        return TokenRecord.user_id == user_id
+        return _records.c.user_id == user_id
     if policy == "kick_same_platform":
-        return (TokenRecord.user_id == user_id) & (TokenRecord.platform == platform)
-    return None  # "keep": earlier tokens stay valid, as in OpenIM
+        return (_records.c.user_id == user_id) & (_records.c.platform == platform)
+    return None  # "keep": earlier tokens stay valid, as in OpenIM, up to the bound
 
 
 def prune_expired_records(now: int, limit: int = PRUNE_BATCH) -> int:
     """Delete at most `limit` records that expired a grace period ago; returns how many.
 
-    The expired ids are read first, without locks, and deleted by primary key:
-    in the usual case, nothing has expired and nothing is written. A locking
-    range scan of the expiry index (DELETE ... WHERE expires_at <= ...) held
-    gap locks that Galera appliers ran into, aborting the prune with 1213.
+    The expired hashes are read first, without locks, and deleted by primary
+    key: in the usual case, nothing has expired and nothing is written. A
+    locking range scan of the expiry index (DELETE ... WHERE expires_at <= ...)
+    held gap locks that Galera appliers ran into, aborting the prune with 1213.
     """
     cutoff = now - PRUNE_GRACE_SECONDS
 
@@ -128,26 +225,57 @@ def prune_expired_records(now: int, limit: int = PRUNE_BATCH) -> int:
         expired = connection.execute(_select_expired, {"cutoff": cutoff, "limit": limit}).scalars().all()
         if not expired:
             return 0
-        return connection.execute(_delete_records, {"ids": expired}).rowcount
+        return connection.execute(_delete_records, {"hashes": expired}).rowcount
 
     return run_in_transaction(prune)
 
 
-def kick_tokens(user_id: str, platform: int | None = None) -> int:
+def _in_batches(conditions: list[ColumnElement[bool]], statement, batch_size: int) -> int:
+    """Run `statement` on the records matching `conditions`, `batch_size` of them per transaction.
+
+    Each batch is read and written by primary key in a short transaction of
+    its own, so that no other writer waits for more than one batch. Returns
+    how many records were written.
+    """
+    select_batch = select(_records.c.token_hash).where(*conditions).limit(batch_size)
+    done = 0
+    while True:
+
+        def one_batch(connection: Connection) -> tuple[int, int]:
+            hashes = connection.execute(select_batch).scalars().all()
+            if not hashes:
+                return 0, 0
+            return len(hashes), connection.execute(statement, {"hashes": hashes}).rowcount
+
+        found, written = run_in_transaction(one_batch)
+        done += written
+        if found < batch_size:
+            return done
+
+
+def kick_tokens(user_id: str, platform: int | None = None, batch_size: int = RECORD_BATCH) -> int:
     """Mark kicked every token of the user issued so far, on `platform` or on all.
 
-    Returns how many records were kicked. Tokens issued afterwards are not affected.
+    Returns how many records were kicked. Tokens issued afterwards are not
+    affected. Batched (see _in_batches): a user with a million records holds
+    no lock for long.
     """
-    conditions = [TokenRecord.user_id == user_id, TokenRecord.status == TokenStatus.normal]
+    # No cut-off by issue time: another instance's clock may run ahead of this
+    # one's. The batches end when one finds fewer than batch_size to kick, and
+    # the bound keeps what concurrent issues add to a few per platform.
+    conditions = [_records.c.user_id == user_id, _records.c.status == TokenStatus.normal]
     if platform is not None:
-        conditions.append(TokenRecord.platform == platform)
+        conditions.append(_records.c.platform == platform)
+    return _in_batches(conditions, _kick_records, batch_size)
 
-    def kick() -> int:
-        result = db.session.execute(update(TokenRecord).where(*conditions).values(status=TokenStatus.kicked))
-        db.session.commit()
-        return result.rowcount
 
-    return retry_transient(kick)
+def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH) -> int:
+    """Delete the user's token records, a batch per transaction; returns how many.
+
+    The bulk of delete_user's work, before its one short final transaction
+    deletes the user and the records issued meanwhile.
+    """
+    return _in_batches([_records.c.user_id == user_id], _delete_records, batch_size)
 
 
 @dataclass(frozen=True)
@@ -160,7 +288,7 @@ class LiveTokens:
 def live_tokens(user_id: str) -> list[LiveTokens]:
     """Per platform, how many distinct tokens of the user are live and when the last one expires."""
     rows = db.session.execute(
-        select(TokenRecord.platform, func.count(distinct(TokenRecord.token_hash)), func.max(TokenRecord.expires_at))
+        select(TokenRecord.platform, func.count(), func.max(TokenRecord.expires_at))
         .where(
             TokenRecord.user_id == user_id,
             TokenRecord.status == TokenStatus.normal,
@@ -179,24 +307,33 @@ class TokenOwner:
     expires_at: int
 
 
+# One read answers parse_token: the record and its user's registration time.
+_select_record_and_user = (
+    select(_records.c.user_id, _records.c.platform, _records.c.status, _records.c.issued_at, _users.c.created_at)
+    .select_from(_records.outerjoin(_users, _users.c.user_id == _records.c.user_id))
+    .where(_records.c.token_hash == bindparam("token_hash"))
+)
+
+
 def parse_token(token: str | None) -> TokenOwner:
     """Whose a live token is: verified with the current or a previous key, recorded, not kicked.
 
     Raises in SPEC §9's order: the errors of verify_token, then TokenUnknown
-    (never issued here) and TokenKicked.
+    (never issued here, or minted before its user registered: a reused userID
+    inherits nothing) and TokenKicked. A record whose user is not registered
+    (an admin's token) stands on its own: delete_user deletes the records of
+    the users it deletes.
     """
     if not token:
         raise TokenMalformed()
     config = current_app.config
     keys = [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
     claims = verify_token(token, keys, app_now())
-    records = db.session.execute(
-        select(TokenRecord.platform, TokenRecord.status).where(TokenRecord.token_hash == token_digest(token))
-    ).all()
-    if not records:
+    record = db.session.execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
+    if record is None or record.user_id != claims["UID"]:
         raise TokenUnknown()
-    # A token issued again after a kick (byte-identical, same second) has a
-    # normal record besides the kicked one, and is valid.
-    if all(record.status is TokenStatus.kicked for record in records):
+    if record.created_at is not None and record.issued_at < calendar.timegm(record.created_at.timetuple()):
+        raise TokenUnknown()
+    if record.status is TokenStatus.kicked:
         raise TokenKicked()
-    return TokenOwner(claims["UID"], records[0].platform, claims["exp"])
+    return TokenOwner(claims["UID"], record.platform, claims["exp"])

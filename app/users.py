@@ -13,7 +13,7 @@ from app.database import retry_transient, run_in_transaction
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken
-from app.models import TokenRecord, User
+from app.models import TokenRecord, User, utc_datetime
 
 # Hot paths (user_token, user_register) run these prepared Core statements, on
 # the table rather than the mapped class: no ORM compilation, loading or flush.
@@ -21,6 +21,7 @@ _users = User.__table__
 _select_user_id = select(_users.c.user_id).where(_users.c.user_id == bindparam("user_id"))
 _select_operation_id = select(_users.c.operation_id).where(_users.c.user_id == bindparam("user_id"))
 _insert_user = insert(_users)
+_records = TokenRecord.__table__
 
 
 def find_user(user_id: str) -> User | None:
@@ -51,16 +52,10 @@ def is_registered(user_id: str) -> bool:
 def issue_token(user_id: str, platform: int) -> IssuedToken:
     """A token for a registered user (UserNotFound otherwise), minted and recorded.
 
-    The lookup and the record are one transaction.
+    record_token checks the user and records in one statement.
     """
     issued = token_records.mint_app_token(user_id, platform)
-
-    def look_up_and_record(connection: Connection) -> token_records.RecordedToken:
-        if connection.execute(_select_user_id, {"user_id": user_id}).first() is None:
-            raise UserNotFound()
-        return token_records.record_token(connection, issued)
-
-    token_records.prune_if_due(run_in_transaction(look_up_and_record))
+    token_records.prune_if_due(run_in_transaction(lambda connection: token_records.record_token(connection, issued)))
     return issued
 
 
@@ -71,7 +66,8 @@ def register(profile: dict, operation_id: str) -> None:
     user was created with this same operationID: that is the caller retrying.
     """
     try:
-        run_in_transaction(lambda connection: _insert(connection, profile, operation_id))
+        now = token_records.app_now()
+        run_in_transaction(lambda connection: _insert(connection, profile, operation_id, now))
     except IntegrityError:
         _require_same_operation(profile["user_id"], operation_id)
 
@@ -85,7 +81,7 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
     issued = token_records.mint_app_token(user_id, platform)
 
     def insert_user_and_token(connection: Connection) -> token_records.RecordedToken:
-        _insert(connection, profile, operation_id)
+        _insert(connection, profile, operation_id, issued.issued_at)
         return token_records.record_token(connection, issued)
 
     try:
@@ -97,9 +93,12 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
     return issued
 
 
-def _insert(connection: Connection, profile: dict, operation_id: str) -> None:
-    """INSERT the user; IntegrityError when the userID exists."""
-    connection.execute(_insert_user, {**profile, "operation_id": operation_id})
+def _insert(connection: Connection, profile: dict, operation_id: str, now: int) -> None:
+    """INSERT the user, registered at `now` by the app's clock; IntegrityError when the userID exists.
+
+    A token minted before `now` is never this user's (token_records.parse_token).
+    """
+    connection.execute(_insert_user, {**profile, "operation_id": operation_id, "created_at": utc_datetime(now)})
 
 
 def _require_same_operation(user_id: str, operation_id: str) -> None:
@@ -181,9 +180,22 @@ def user_id_page(page_number: int, show_number: int) -> list[str]:
 
 
 def delete_user(user_id: str) -> None:
-    """Delete the user and the records of its tokens, which so stop being valid."""
-    result = db.session.execute(delete(User).where(User.user_id == user_id))
-    db.session.execute(delete(TokenRecord).where(TokenRecord.user_id == user_id))
-    db.session.commit()
-    if result.rowcount == 0:
+    """Delete the user and the records of its tokens, which so stop being valid.
+
+    The records go in batches first, so that other writers never wait long;
+    then one short transaction deletes the user and the records issued
+    meanwhile. It takes the user's row first, as record_token does: an issue
+    racing it either commits before, and its record is deleted here, or finds
+    no user.
+    """
+    if not is_registered(user_id):
+        raise UserNotFound()
+    token_records.delete_records_in_batches(user_id)
+
+    def delete_user_and_last_records(connection: Connection) -> int:
+        deleted = connection.execute(delete(_users).where(_users.c.user_id == user_id)).rowcount
+        connection.execute(delete(_records).where(_records.c.user_id == user_id))
+        return deleted
+
+    if run_in_transaction(delete_user_and_last_records) == 0:
         raise UserNotFound()

@@ -25,24 +25,45 @@ HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 DAY = 86400
 MAX_BODY = 65536
-# The service's token_records (migrations/versions/0002_token_records.py); created
+# The service's token_records (migrations/versions/0004_bounded_token_records.py); created
 # here only when the database has not got it.
 TOKEN_TABLE = [
-    "CREATE TABLE IF NOT EXISTS token_records (id INTEGER PRIMARY KEY {auto}, token_hash {binary} NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS token_records (token_hash {binary} NOT NULL PRIMARY KEY,"
     " user_id VARCHAR(64) NOT NULL, platform SMALLINT NOT NULL, status VARCHAR(8) NOT NULL,"
     " issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_token_records_token_hash ON token_records (token_hash)",
-    "CREATE INDEX IF NOT EXISTS ix_token_records_user_id_platform ON token_records (user_id, platform)",
-    "CREATE INDEX IF NOT EXISTS ix_token_records_expires_at ON token_records (expires_at)",
+    "CREATE INDEX {if_not_exists} ix_token_records_user_platform_status_expiry"
+    " ON token_records (user_id, platform, status, expires_at)",
+    "CREATE INDEX {if_not_exists} ix_token_records_expires_at ON token_records (expires_at)",
 ]
 USER_INSERT = (
     "INSERT INTO users (user_id, nickname, face_url, gender, phone_number, birth, email, ex,"
     " operation_id, created_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
 )
+# As the service records: one record per distinct token (an upsert), and for
+# user_token only while the user exists (INSERT ... SELECT, the user's row locked).
+TOKEN_UPSERT = {
+    "sqlite": " ON CONFLICT (token_hash) DO UPDATE SET status = 'normal'",
+    "mysql": " ON DUPLICATE KEY UPDATE status = 'normal'",
+}
 TOKEN_INSERT = (
     "INSERT INTO token_records (token_hash, user_id, platform, status, issued_at, expires_at)"
-    " VALUES ({p}, {p}, {p}, 'normal', {p}, {p})"
+    " VALUES ({p}, {p}, {p}, 'normal', {p}, {p}){upsert}"
 )
+TOKEN_INSERT_OF_USER = (
+    "INSERT INTO token_records (token_hash, user_id, platform, status, issued_at, expires_at)"
+    " SELECT {p}, user_id, {p}, 'normal', {p}, {p} FROM users WHERE user_id = {p}{lock}{upsert}"
+)
+# The per-platform bound (OPENIM_MAX_TOKENS_PER_PLATFORM, 30): a count from the index; past it,
+# the live records beyond the 29 newest others.
+BOUND_COUNT = (
+    "SELECT count(*) FROM token_records WHERE user_id = {p} AND platform = {p} AND status = 'normal'"
+    " AND expires_at > {p}"
+)
+BOUND_SELECT = (
+    "SELECT token_hash FROM token_records WHERE user_id = {p} AND platform = {p} AND status = 'normal'"
+    " AND expires_at > {p} AND token_hash != {p} ORDER BY expires_at DESC LIMIT 1000 OFFSET 29"
+)
+BOUND_KICK = "UPDATE token_records SET status = 'kicked' WHERE status = 'normal' AND token_hash IN ({hashes})"
 # Register's optional fields: (JSON key folded, column, kind, max length).
 OPTIONAL = [("faceurl", "face_url", str, 1024), ("gender", "gender", int, None), ("phonenumber", "phone_number", str, 32),
             ("birth", "birth", int, None), ("email", "email", str, 64), ("ex", "ex", str, 1024)]
@@ -72,38 +93,57 @@ class Database:
     def __init__(self, url: str):
         self.url, self.conn = url, None
         # Ready before the first connection: a worker's first request may be a register.
-        self.param = "?" if url.startswith("sqlite") else "%s"
-        self.user_insert = USER_INSERT.format(p=self.param)
-        self.token_insert = TOKEN_INSERT.format(p=self.param)
-        self.user_select = f"SELECT user_id FROM users WHERE user_id = {self.param}"
+        sqlite = url.startswith("sqlite")
+        self.param = p = "?" if sqlite else "%s"
+        upsert = TOKEN_UPSERT["sqlite" if sqlite else "mysql"]
+        self.user_insert = USER_INSERT.format(p=p)
+        self.token_insert = TOKEN_INSERT.format(p=p, upsert=upsert)
+        lock = "" if sqlite else " FOR UPDATE"
+        self.token_insert_of_user = TOKEN_INSERT_OF_USER.format(p=p, lock=lock, upsert=upsert)
+        self.bound_count = BOUND_COUNT.format(p=p)
+        self.bound_select = BOUND_SELECT.format(p=p)
 
     def connect(self):
         if self.url.startswith("sqlite"):
             conn = sqlite3.connect(self.url.split("///", 1)[1], timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            auto, binary = "AUTOINCREMENT", "BLOB"
+            binary, if_not_exists = "BLOB", "IF NOT EXISTS"
         else:
             import pymysql
+            import pymysql.constants
 
             u = urlparse(self.url)
             conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
                                    password=unquote(u.password or ""), database=u.path.lstrip("/"),
-                                   charset="utf8mb4", autocommit=True)
-            auto, binary = "AUTO_INCREMENT", "BINARY(32)"
+                                   charset="utf8mb4", autocommit=True,
+                                   # An upsert that changes nothing counts 1 row, not 0 (as SQLAlchemy sets).
+                                   client_flag=pymysql.constants.CLIENT.FOUND_ROWS)
+            binary, if_not_exists = "BINARY(32)", "IF NOT EXISTS"  # MariaDB's; MySQL has none
         for statement in TOKEN_TABLE:
-            conn.cursor().execute(statement.format(auto=auto, binary=binary))
+            conn.cursor().execute(statement.format(binary=binary, if_not_exists=if_not_exists))
         self.conn = conn
         return conn
 
-    def transaction(self, statements) -> bool:
-        """Run (sql, params) pairs in one transaction; False on a duplicate key."""
+    def transaction(self, statements, bound: tuple | None = None) -> bool:
+        """Run (sql, params) pairs in one transaction, the last the token's record; False when it
+        recorded nothing (no such user) or on a duplicate key. Then the bound's check, given
+        (user_id, platform, now, token_hash)."""
         conn = self.conn or self.connect()
         cur = conn.cursor()
         cur.execute("BEGIN")
         try:
             for sql, params in statements:
                 cur.execute(sql, params)
+            if cur.rowcount == 0:
+                cur.execute("ROLLBACK")
+                return False
+            if bound is not None:
+                cur.execute(self.bound_count, bound[:3])
+                if cur.fetchone()[0] > 30:
+                    cur.execute(self.bound_select, bound)
+                    beyond = [row[0] for row in cur.fetchall()]
+                    cur.execute(BOUND_KICK.format(hashes=", ".join([self.param] * len(beyond))), beyond)
         except Exception as exc:
             cur.execute("ROLLBACK")
             if "UNIQUE" in str(exc) or getattr(exc, "args", (0,))[0] == 1062:
@@ -111,11 +151,6 @@ class Database:
             raise
         cur.execute("COMMIT")
         return True
-
-    def user_exists(self, user_id: str) -> bool:
-        cur = (self.conn or self.connect()).cursor()
-        cur.execute(self.user_select, (user_id,))
-        return cur.fetchone() is not None
 
 
 db = Database(DATABASE_URL)
@@ -169,20 +204,22 @@ def common(environ) -> tuple[dict, int, str]:
     return body, platform, user_id
 
 
-def issue(user_id: str, platform: int, statements: list) -> dict:
+def issue(user_id: str, platform: int, statements: list, refusal: Answer) -> dict:
     now = int(time.time())
     token, exp = mint(user_id, platform, TOKEN_KEY, EXPIRE_DAYS, now)
-    statements.append((db.token_insert, (hashlib.sha256(token.encode()).digest(), user_id, platform, now, exp)))
-    if not db.transaction(statements):
-        raise Answer("409 Conflict", 1102, "userID already registered")
+    token_hash = hashlib.sha256(token.encode()).digest()
+    if statements:  # a registration: the user is inserted in this transaction
+        statements.append((db.token_insert, (token_hash, user_id, platform, now, exp)))
+    else:
+        statements.append((db.token_insert_of_user, (token_hash, platform, now, exp, user_id)))
+    if not db.transaction(statements, bound=(user_id, platform, now, token_hash)):
+        raise refusal
     return {"userID": user_id, "token": token, "expiredTime": exp}
 
 
 def user_token(environ) -> dict:
     _, platform, user_id = common(environ)
-    if not db.user_exists(user_id):
-        raise Answer("404 Not Found", 1101, "user not registered")
-    return issue(user_id, platform, [])
+    return issue(user_id, platform, [], Answer("404 Not Found", 1101, "user not registered"))
 
 
 def user_register(environ) -> dict:
@@ -199,7 +236,8 @@ def user_register(environ) -> dict:
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     params = (user_id, nickname, row["face_url"], row["gender"], row["phone_number"], row["birth"], row["email"],
               row["ex"], body["operationid"], created)
-    return issue(user_id, platform, [(db.user_insert, params)])
+    duplicate = Answer("409 Conflict", 1102, "userID already registered")
+    return issue(user_id, platform, [(db.user_insert, params)], duplicate)
 
 
 ROUTES = {"/auth/user_token": user_token, "/auth/user_register": user_register}

@@ -4,6 +4,7 @@ Each test gets an empty database of its own: a fresh SQLite file, or a scratch
 MySQL database next to TEST_DATABASE_URL's, created with a latin1 default so
 that the utf8mb4 binary collation provably comes from the migrations.
 """
+from datetime import datetime
 from pathlib import Path
 
 import flask_migrate
@@ -11,11 +12,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
+from app.models import User
 from tests.helpers import TEST_DATABASE_URL, base_config, is_mysql
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -152,3 +154,70 @@ def test_schema_suits_mysql_compatible_distributed_engines(migrating_app):
     assert {table for (table,) in keyed} >= set(db.metadata.tables)
     assert engines == [("InnoDB",)]
     assert triggers == routines == foreign_keys == []
+
+
+def insert_old_records(rows: list[tuple[bytes, str, str]]) -> None:
+    """token_records as 0002 made them: (hash, userID, status) per issue, duplicates allowed."""
+    with db.engine.begin() as connection:
+        for token_hash, user_id, status in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO token_records (token_hash, user_id, platform, status, issued_at, expires_at)"
+                    " VALUES (:token_hash, :user_id, 1, :status, 100, 200)"
+                ),
+                {"token_hash": token_hash, "user_id": user_id, "status": status},
+            )
+
+
+def stored_records() -> dict[bytes, tuple[str, str]]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT token_hash, user_id, status FROM token_records")).all()
+    return {bytes(token_hash): (user_id, status) for token_hash, user_id, status in rows}
+
+
+@on_both_backends
+def test_0004_keeps_one_record_per_token_a_normal_one_if_any(migrating_app):
+    flask_migrate.upgrade(revision="0003_v3_user_fields")
+    kicked_then_reissued, only_kicked, only_normal = (bytes([n]) * 32 for n in (1, 2, 3))
+    insert_old_records(
+        [
+            (kicked_then_reissued, "alice", "kicked"),
+            (kicked_then_reissued, "alice", "normal"),
+            (kicked_then_reissued, "alice", "kicked"),
+            (only_kicked, "bob", "kicked"),
+            (only_kicked, "bob", "kicked"),
+            (only_normal, "carol", "normal"),
+            (only_normal, "carol", "normal"),
+        ]
+    )
+
+    flask_migrate.upgrade()
+
+    expected = {
+        kicked_then_reissued: ("alice", "normal"),
+        only_kicked: ("bob", "kicked"),
+        only_normal: ("carol", "normal"),
+    }
+    assert stored_records() == expected
+    flask_migrate.downgrade(revision="0003_v3_user_fields")
+    assert stored_records() == expected
+
+
+@on_both_backends
+def test_0004_moves_earlier_users_created_at_a_second_back(migrating_app):
+    """Their first token was minted a moment before the wall clock's created_at (which MySQL rounds)."""
+    flask_migrate.upgrade(revision="0003_v3_user_fields")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (user_id, nickname, face_url, gender, phone_number, birth, email, ex,"
+                " operation_id, created_at) VALUES ('alice', 'A', '', 0, '', 0, '', '', 'op', :created_at)"
+            ),
+            {"created_at": datetime(2026, 12, 1, 10, 0, 0, 700000)},
+        )
+    flask_migrate.upgrade()
+
+    created_at = db.session.execute(select(User.created_at)).scalar_one()
+    # SQLite kept 10:00:00.7 and MariaDB 10:00:00: now 09:59:59; MySQL had rounded it up to 10:00:01:
+    # now 10:00:00. Either way, no later than the second of the user's first token.
+    assert datetime(2026, 12, 1, 9, 59, 59) <= created_at <= datetime(2026, 12, 1, 10, 0, 0)

@@ -160,19 +160,23 @@ def test_cli_tokens_are_recorded(timed_app, timed_api):
 
 def record_count(app) -> int:
     with app.app_context():
-        return len(db.session.execute(select(TokenRecord.id)).all())
+        return len(db.session.execute(select(TokenRecord.token_hash)).all())
 
 
 def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_api, clock, monkeypatch):
     monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
-    timed_api.register("alice")
-    timed_api.user_token("alice")
+    first = timed_api.register("alice")
+    clock.now = FIXED_NOW + 1
+    second = timed_api.user_token("alice")
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS - 1
-    timed_api.user_token("alice")
+    third = timed_api.user_token("alice")
     assert record_count(timed_app) == 3  # expired, but within the grace period
     clock.now = FIXED_NOW + WEEK + token_records.PRUNE_GRACE_SECONDS
     fresh = timed_api.user_token("alice")
-    assert record_count(timed_app) == 2  # the two first went, the last two stay
+    with timed_app.app_context():  # the first went; the second, a second younger, stays
+        stored = set(db.session.execute(select(TokenRecord.token_hash)).scalars())
+    assert stored == {hashlib.sha256(token.encode()).digest() for token in (second, third, fresh)}
+    assert first not in (second, third, fresh)
     assert timed_api.parse_code(fresh) == 0
 
 

@@ -1,0 +1,130 @@
+"""Token records in-process, for `bench/run.py`: what parse, the bound, the prune, kick and delete cost.
+
+No HTTP: the app's own functions on a database migrated as `flask db upgrade`
+does. Kick and delete run on a user with many records while another thread
+issues tokens to someone else; that writer's longest wait is what a batch
+holds the others up.
+"""
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SECRETS = {
+    "OPENIM_SECRET": "bench-api-secret-0123456789abcdef",
+    "OPENIM_TOKEN_SECRET": "bench-token-key-0123456789abcd",
+}
+WEEK = 7 * 86400
+
+
+class StepClock:
+    """One second later at every call: every issue mints a distinct token."""
+
+    def __init__(self, start: int):
+        self.now = start
+
+    def __call__(self) -> int:
+        self.now += 1
+        return self.now
+
+
+def add_records(user_id: str, count: int, issued_at: int, expired: bool = False) -> None:
+    from sqlalchemy import insert
+
+    from app.extensions import db
+    from app.models import TokenRecord, TokenStatus
+
+    for start in range(0, count, 10_000):
+        rows = [
+            {"token_hash": f"{user_id}:{i}".encode().ljust(32, b"\0"), "user_id": user_id, "platform": 1 + i % 9,
+             "status": TokenStatus.normal, "issued_at": issued_at,
+             "expires_at": issued_at + (-WEEK if expired else WEEK)}
+            for i in range(start, min(count, start + 10_000))
+        ]
+        db.session.execute(insert(TokenRecord), rows)
+        db.session.commit()
+
+
+def per_call_ms(call, times: int) -> float:
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return 1000 * statistics.median(samples)
+
+
+def with_a_writer(app, work) -> tuple[float, float]:
+    """(work's seconds, the longest issue_token of a concurrent writer in ms)."""
+    from app import users
+
+    stop, waits = threading.Event(), []
+
+    def write() -> None:
+        with app.app_context():
+            while not stop.is_set():
+                started = time.perf_counter()
+                users.issue_token("writer", 1)
+                waits.append(time.perf_counter() - started)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(0.2)
+    waits.clear()
+    started = time.perf_counter()
+    work()
+    took = time.perf_counter() - started
+    longest = max(waits, default=took)
+    stop.set()
+    thread.join()
+    return took, 1000 * longest
+
+
+def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
+    """Rows (operation, cost, writer's longest wait) on `database_url` (a scratch SQLite file when None)."""
+    import flask_migrate
+
+    from app import create_app, token_records, users
+    from app.extensions import db
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = database_url or f"sqlite:///{Path(scratch) / 'records.db'}"
+        clock = StepClock(int(time.time()))
+        app = create_app({**SECRETS, "SQLALCHEMY_DATABASE_URI": url, "OPENIM_CLOCK": clock})
+        with app.app_context():
+            flask_migrate.upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            for user_id in ("alice", "writer", "big"):
+                users.register({"user_id": user_id, "nickname": user_id}, f"bench-{user_id}")
+            token = users.issue_token("alice", 2).token
+            parse = per_call_ms(lambda: token_records.parse_token(token), 2000)
+            for _ in range(31):
+                users.issue_token("alice", 1)
+            at_bound = per_call_ms(lambda: users.issue_token("alice", 1), 500)
+            add_records("expired", token_records.PRUNE_BATCH, clock.now - 2 * WEEK, expired=True)
+            prune = per_call_ms(lambda: token_records.prune_expired_records(clock.now), 1)
+            add_records("big", many, clock.now)
+            kick = with_a_writer(app, lambda: users.kick_user("big"))
+            delete = with_a_writer(app, lambda: users.delete_user("big"))
+            for user_id in ("alice", "writer"):  # "big" is gone; leave the database as found
+                users.delete_user(user_id)
+            token_records.delete_records_in_batches("expired")
+            db.session.remove()
+            db.engine.dispose()
+    return [
+        ("parse_token (one indexed join)", f"{parse:.3f} ms", ""),
+        ("user_token at the bound (30 live: the count, the read and kick of the oldest)", f"{at_bound:.3f} ms", ""),
+        (f"prune of {token_records.PRUNE_BATCH} expired records", f"{prune:.1f} ms", ""),
+        (f"kick a user with {many:,} records", f"{kick[0]:.2f} s", f"{kick[1]:.0f} ms"),
+        (f"delete a user with {many:,} records", f"{delete[0]:.2f} s", f"{delete[1]:.0f} ms"),
+    ]
+
+
+def report(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
+    lines = []
+    for name, rows in results.items():
+        lines += [f"## Token records, in-process ({name})", "",
+                  "| operation | median / total | another writer's longest wait |", "|---|---:|---:|"]
+        lines += [f"| {operation} | {cost} | {wait} |" for operation, cost, wait in rows]
+        lines.append("")
+    return lines
