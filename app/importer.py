@@ -1,8 +1,9 @@
 """Bulk import of users from CSV or JSON Lines, streamed in batches (SPEC §7).
 
 Every row is validated with the schema of /auth/user_register; rows whose
-userID exists are skipped, never overwritten. Memory stays flat however long
-the file is: one batch of rows at a time.
+userID exists are skipped, never overwritten, and a userID repeated within the
+file is reported on the line that repeats it. Memory holds one batch of rows,
+and the userIDs seen so far (to tell a repeat from a user already there).
 """
 import csv
 import functools
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from marshmallow import ValidationError
-from sqlalchemy import Insert, bindparam, insert, select
+from sqlalchemy import Insert, insert
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
@@ -22,11 +23,14 @@ from app import gojson
 from app.database import run_in_transaction
 from app.models import User, utc_now
 from app.schemas import import_row_schema
+from app.users import NO_OPERATION_ID
 from app.wire_schema import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth"}
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
-DEFAULT_OPERATION_ID = "import"
+# Not a value any request can send: an imported user is never "re-registered" as a retry.
+DEFAULT_OPERATION_ID = NO_OPERATION_ID
+REPEATED_USER_ID = "userID: Repeats an earlier row of this file (the first is kept)."
 KEPT_INVALID_LINES = 1000
 
 
@@ -156,16 +160,20 @@ COLUMN_DEFAULTS = {
     },
     "operation_id": DEFAULT_OPERATION_ID,
 }
-_select_existing = select(_users.c.user_id).where(_users.c.user_id.in_(bindparam("user_ids", expanding=True)))
 
 
 def _insert_ignoring_duplicates(dialect: Dialect) -> Insert:
-    """INSERT that skips rows whose userID a concurrent writer stored meanwhile."""
+    """INSERT that skips rows whose userID exists, and counts only the rows it stored.
+
+    On MySQL not ON DUPLICATE KEY UPDATE: with the FOUND_ROWS flag that
+    SQLAlchemy sets, its row count includes the rows it skipped. IGNORE also
+    turns data errors into warnings, but every row has passed the schema,
+    whose limits are the columns'.
+    """
     if dialect.name == "sqlite":
         return sqlite.insert(_users).on_conflict_do_nothing(index_elements=["user_id"])
     if dialect.name in ("mysql", "mariadb"):
-        statement = mysql.insert(_users)
-        return statement.on_duplicate_key_update(user_id=statement.inserted.user_id)
+        return mysql.insert(_users).prefix_with("IGNORE")
     return insert(_users)
 
 
@@ -191,13 +199,14 @@ class _BatchInsert:
             if (processor := column.type.bind_processor(dialect)) is not None
         }
 
-    def execute(self, connection: Connection, rows: list[dict]) -> None:
+    def execute(self, connection: Connection, rows: list[dict]) -> int:
+        """Insert `rows`; how many were stored (not those whose userID exists)."""
         for key, process in self.processors.items():
             for row in rows:
                 row[key] = process(row[key])
         if self.parameter_order is not None:
             rows = [tuple(map(row.__getitem__, self.parameter_order)) for row in rows]
-        connection.exec_driver_sql(self.sql, rows)
+        return connection.exec_driver_sql(self.sql, rows).rowcount
 
 
 @functools.lru_cache(maxsize=8)
@@ -206,18 +215,19 @@ def _batch_insert(dialect: Dialect) -> _BatchInsert:
 
 
 def store_batch(profiles: list[dict]) -> int:
-    """Insert the profiles whose userID is new, in one transaction; returns how many were inserted."""
+    """Insert the profiles whose userID is new, in one transaction; returns how many were inserted.
+
+    The count is the INSERT's own: a user registered by a request between
+    the start of the import and this INSERT is skipped and not counted.
+    """
     unique = {}
     for profile in profiles:
         unique.setdefault(profile["user_id"], profile)
 
     def insert_new(connection: Connection) -> int:
-        existing = set(connection.execute(_select_existing, {"user_ids": list(unique)}).scalars())
         defaults = {**COLUMN_DEFAULTS, "created_at": utc_now()}
-        rows = [{**defaults, **profile} for user_id, profile in unique.items() if user_id not in existing]
-        if rows:
-            _batch_insert(connection.dialect).execute(connection, rows)
-        return len(rows)
+        rows = [{**defaults, **profile} for profile in unique.values()]
+        return _batch_insert(connection.dialect).execute(connection, rows) if rows else 0
 
     return run_in_transaction(insert_new)
 
@@ -231,6 +241,7 @@ def import_users(
     """Validate and store every row of `source`; a batch is committed as a whole."""
     summary = ImportSummary()
     batch: list[dict] = []
+    seen_user_ids: set[str] = set()
     position = 0
 
     def flush() -> None:
@@ -248,10 +259,15 @@ def import_users(
             summary.add_invalid(line, row)
             continue
         try:
-            batch.append(import_row_schema.load_wire(row))
+            profile = import_row_schema.load_wire(row)
         except ValidationError as exc:
             summary.add_invalid(line, describe_errors(exc.messages))
             continue
+        if profile["user_id"] in seen_user_ids:
+            summary.add_invalid(line, REPEATED_USER_ID)
+            continue
+        seen_user_ids.add(profile["user_id"])
+        batch.append(profile)
         if len(batch) >= batch_size:
             flush()
     if batch:

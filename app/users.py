@@ -102,10 +102,17 @@ def _insert(connection: Connection, profile: dict, operation_id: str) -> None:
     connection.execute(_insert_user, {**profile, "operation_id": operation_id})
 
 
+# What users created without an operationID (the import's rows) store: a
+# request cannot send an empty operationID, so none is taken for their retry.
+NO_OPERATION_ID = ""
+# Imports before this rule stored "import", which a request can send.
+NEVER_A_RETRY = {NO_OPERATION_ID, "import"}
+
+
 def _require_same_operation(user_id: str, operation_id: str) -> None:
     """The userID exists: a retry of the request that created it, or AlreadyRegistered."""
     stored = _read_now(_select_operation_id, user_id)
-    if stored is None or stored.operation_id != operation_id:
+    if stored is None or stored.operation_id in NEVER_A_RETRY or stored.operation_id != operation_id:
         raise AlreadyRegistered()
 
 
