@@ -176,6 +176,12 @@ def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
         after = batch[-1]
 
 
+def all_user_ids_if_at_most(limit: int) -> list[str] | None:
+    """Every userID in order, or None when there are more than `limit` of them."""
+    user_ids = list(db.session.execute(select(User.user_id).order_by(User.user_id).limit(limit + 1)).scalars())
+    return user_ids if len(user_ids) <= limit else None
+
+
 def user_id_page(page_number: int, show_number: int) -> list[str]:
     """Page `page_number` (from 1) of the userIDs in order, `show_number` a page."""
     query = (
