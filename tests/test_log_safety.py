@@ -7,6 +7,7 @@ import unicodedata
 
 import pytest
 
+from app import users
 from app.web.log_safety import OPERATION_ID_LIMIT, escaped, quoted
 from tests.test_logging import request_lines, token_body
 
@@ -98,8 +99,6 @@ def test_a_hostile_path_cannot_split_the_request_line(client, caplog):
 
 
 def test_an_unexpected_error_logs_the_operation_id_escaped_and_capped(make_app, monkeypatch, caplog):
-    from app import users
-
     caplog.set_level(logging.INFO)
     app = make_app(PROPAGATE_EXCEPTIONS=False)
 
@@ -108,6 +107,7 @@ def test_an_unexpected_error_logs_the_operation_id_escaped_and_capped(make_app, 
 
     monkeypatch.setattr(users, "issue_token", broken_issue_token)
     operation_id = "op\u2028" + "y" * 61
-    assert app.test_client().post("/auth/user_token", json=token_body("u", operation_id=operation_id)).status_code == 500
+    answer = app.test_client().post("/auth/user_token", json=token_body("u", operation_id=operation_id))
+    assert answer.status_code == 500
     (failure,) = [record for record in caplog.records if record.name == "app.web.errors"]
     assert "op\\u2028yyy" in failure.getMessage() and "\u2028" not in failure.getMessage()

@@ -45,7 +45,8 @@ def crowded_server(tmp_path_factory):
         app = create_app(base_config(database_url))
         with app.app_context():
             for start in range(0, USERS, 20_000):
-                store_batch([{"user_id": f"crowd-{n:07}-{'x' * 20}", "nickname": "n"} for n in range(start, start + 20_000)])
+                batch = range(start, start + 20_000)
+                store_batch([{"user_id": f"crowd-{n:07}-{'x' * 20}", "nickname": "n"} for n in batch])
             db.engine.dispose()
     yield server
     servers.stop_all()
