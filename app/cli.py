@@ -121,7 +121,7 @@ def import_command(source, file_format, batch_size):
     click.echo(
         f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}"
     )
-    for line, reason in summary.invalid:
+    for line, reason in sorted(summary.invalid):  # repeated userIDs are found a batch at a time
         click.echo(f"  line {line}: {reason}", err=True)
     if summary.invalid_count > len(summary.invalid):
         click.echo(f"  ... and {summary.invalid_count - len(summary.invalid)} more invalid rows", err=True)

@@ -2,8 +2,8 @@
 
 Every row is validated with the schema of /auth/user_register; rows whose
 userID exists are skipped, never overwritten, and a userID repeated within the
-file is reported on the line that repeats it. Memory holds one batch of rows,
-and the userIDs seen so far (to tell a repeat from a user already there).
+file is reported on the line that repeats it. Memory stays flat however long
+the file is: one batch of rows at a time, and the userIDs seen so far on disk.
 """
 import csv
 import functools
@@ -23,6 +23,7 @@ from app import gojson
 from app.database import run_in_transaction
 from app.models import User, utc_now
 from app.schemas import import_row_schema
+from app.seen_user_ids import SeenUserIds
 from app.users import NO_OPERATION_ID
 from app.wire_schema import describe_errors
 
@@ -241,35 +242,41 @@ def import_users(
     """Validate and store every row of `source`; a batch is committed as a whole."""
     summary = ImportSummary()
     batch: list[dict] = []
-    seen_user_ids: set[str] = set()
+    batch_lines: list[int] = []
+    seen_user_ids = SeenUserIds()
     position = 0
 
     def flush() -> None:
         nonlocal position
-        created = store_batch(batch)
+        first_sightings = seen_user_ids.first_sightings([profile["user_id"] for profile in batch])
+        for line, first in zip(batch_lines, first_sightings):
+            if not first:
+                summary.add_invalid(line, REPEATED_USER_ID)
+        profiles = [profile for profile, first in zip(batch, first_sightings) if first]
+        created = store_batch(profiles) if profiles else 0
         summary.created += created
-        summary.existing += len(batch) - created
+        summary.existing += len(profiles) - created
         batch.clear()
+        batch_lines.clear()
         if on_progress is not None and source.seekable():
             on_progress(source.tell() - position)
             position = source.tell()
 
-    for line, row in read_rows(source, file_format):
-        if isinstance(row, str):
-            summary.add_invalid(line, row)
-            continue
-        try:
-            profile = import_row_schema.load_wire(row)
-        except ValidationError as exc:
-            summary.add_invalid(line, describe_errors(exc.messages))
-            continue
-        if profile["user_id"] in seen_user_ids:
-            summary.add_invalid(line, REPEATED_USER_ID)
-            continue
-        seen_user_ids.add(profile["user_id"])
-        batch.append(profile)
-        if len(batch) >= batch_size:
+    try:
+        for line, row in read_rows(source, file_format):
+            if isinstance(row, str):
+                summary.add_invalid(line, row)
+                continue
+            try:
+                batch.append(import_row_schema.load_wire(row))
+            except ValidationError as exc:
+                summary.add_invalid(line, describe_errors(exc.messages))
+                continue
+            batch_lines.append(line)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    finally:
+        seen_user_ids.close()
     return summary
