@@ -6,14 +6,16 @@ tries again, while a write transaction of this service holds the lock for
 about a tenth of a millisecond: under load the gunicorn workers spend more
 time asleep than writing. So each connection first takes an flock on a lock
 file next to the database, from its first write statement until its commit,
-rollback or close: a waiting worker sleeps in the kernel and wakes the moment
-the lock is free. SQLite's own lock still decides who writes; the flock only
-makes the wait short. Reads (WAL mode) take no lock and wait for nothing.
+rollback or close: a waiting worker tries it again after pauses of 50 µs
+doubling to 1 ms, so it takes the lock about when it is freed. SQLite's own
+lock still decides who writes; the flock only makes the wait short. Reads
+(WAL mode) take no lock and wait for nothing.
 
 The wait for the lock file ends with the connection's busy timeout, as
 SQLite's own wait would: a process that holds the lock for longer (a stuck
 worker, an admin's long transaction) costs the others "database is locked"
-(503/802), never a worker killed by gunicorn's timeout.
+(503/802), never a worker killed by gunicorn's timeout. (A blocking flock
+cannot be given a timeout; a waiting worker polls, with LOCK_NB.)
 
 Used as the `factory` of sqlite3.connect (see database.engine_options).
 """
@@ -66,8 +68,7 @@ class _ProcessWriteLock:
 
     def _take_file_lock(self, deadline: float) -> None:
         # Usually held by a write transaction of another worker, which ends
-        # (commit, rollback, or the death of its process) in moments. A
-        # blocking flock cannot be given a timeout, so poll.
+        # (commit, rollback, or the death of its process) in moments.
         pause = FIRST_PAUSE_SECONDS
         while True:
             try:
