@@ -22,4 +22,6 @@ keepalive = 5
 # headers or query strings, so that neither secrets nor tokens are logged.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# Every value of that line escaped, so that no request can split it (app/web/log_safety.py).
+logger_class = "app.web.access_log.EscapingLogger"
 errorlog = "-"

@@ -145,7 +145,8 @@ def report_summary(summary: ImportSummary, row_name: str) -> None:
     click.echo(
         f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}"
     )
-    for where, reason in summary.invalid:
+    # Repeated userIDs are found a batch at a time: put the rows back in order.
+    for where, reason in sorted(summary.invalid, key=lambda entry: entry[0]):
         click.echo(f"  {row_name} {where}: {reason}", err=True)
     if summary.invalid_count > len(summary.invalid):
         click.echo(f"  ... and {summary.invalid_count - len(summary.invalid)} more invalid rows", err=True)

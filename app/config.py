@@ -28,6 +28,8 @@ DEFAULTS = {
     "OPENIM_MAX_TOKENS_PER_PLATFORM": 30,
     "OPENIM_PREVIOUS_SECRETS": [],
     "OPENIM_PREVIOUS_TOKEN_SECRETS": [],
+    # /user/get_all_users_uid without paging: more users than this, and it asks for paging.
+    "OPENIM_UNPAGED_LIST_LIMIT": 10_000,
     # Seconds since the epoch; tests inject a fixed clock here.
     "OPENIM_CLOCK": time.time,
     "SQLALCHEMY_ENGINE_OPTIONS": {},

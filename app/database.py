@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from app import mysql_waits  # noqa: F401  (connections whose ping and handshake give up sooner)
 from app.extensions import db
 from app.sqlite_writes import SerializedWritesConnection
 
@@ -30,8 +31,8 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 10
 
 # A server that does not accept the TCP connection: answer 503 after this long.
 MYSQL_CONNECT_TIMEOUT_SECONDS = 2
-# A server (or a network) that stops answering mid-conversation, including the
-# handshake of a new connection.
+# A server (or a network) that stops answering in the middle of a statement.
+# The pool's ping and a new connection's handshake give up sooner (app/mysql_waits.py).
 MYSQL_IO_TIMEOUT_SECONDS = 10
 # A row lock held by another transaction: end the wait as error 1205, which is
 # retried, well before the I/O timeout would cut the connection.

@@ -1,8 +1,9 @@
 """Bulk import of users from CSV or JSON Lines, streamed in batches (SPEC §7).
 
 Every row is validated with the schema of /auth/user_register; rows whose
-userID exists are skipped, never overwritten. Memory stays flat however long
-the file is: one batch of rows at a time.
+userID exists are skipped, never overwritten, and a userID repeated within the
+file is reported on the line that repeats it. Memory stays flat however long
+the file is: one batch of rows at a time, and the userIDs seen so far on disk.
 """
 import csv
 import functools
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from marshmallow import ValidationError
-from sqlalchemy import Insert, bindparam, insert, select
+from sqlalchemy import Insert, insert
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
@@ -23,12 +24,16 @@ from app import gojson
 from app.database import run_in_transaction
 from app.models import User, utc_datetime
 from app.schemas import import_row_schema
+from app.seen_user_ids import SeenUserIds
 from app.token_records import app_now
+from app.users import NO_OPERATION_ID
 from app.wire_schema import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth", "appmangerlevel", "globalrecvmsgopt", "createtime"}
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
-DEFAULT_OPERATION_ID = "import"
+# Not a value any request can send: an imported user is never "re-registered" as a retry.
+DEFAULT_OPERATION_ID = NO_OPERATION_ID
+REPEATED_USER_ID = "userID: Repeats an earlier row of this file (the first is kept)."
 KEPT_INVALID_LINES = 1000
 UNIX_EPOCH = datetime(1970, 1, 1)
 
@@ -159,16 +164,20 @@ COLUMN_DEFAULTS = {
     },
     "operation_id": DEFAULT_OPERATION_ID,
 }
-_select_existing = select(_users.c.user_id).where(_users.c.user_id.in_(bindparam("user_ids", expanding=True)))
 
 
 def _insert_ignoring_duplicates(dialect: Dialect) -> Insert:
-    """INSERT that skips rows whose userID a concurrent writer stored meanwhile."""
+    """INSERT that skips rows whose userID exists, and counts only the rows it stored.
+
+    On MySQL not ON DUPLICATE KEY UPDATE: with the FOUND_ROWS flag that
+    SQLAlchemy sets, its row count includes the rows it skipped. IGNORE also
+    turns data errors into warnings, but every row has passed the schema,
+    whose limits are the columns'.
+    """
     if dialect.name == "sqlite":
         return sqlite.insert(_users).on_conflict_do_nothing(index_elements=["user_id"])
     if dialect.name in ("mysql", "mariadb"):
-        statement = mysql.insert(_users)
-        return statement.on_duplicate_key_update(user_id=statement.inserted.user_id)
+        return mysql.insert(_users).prefix_with("IGNORE")
     return insert(_users)
 
 
@@ -195,13 +204,14 @@ class _BatchInsert:
             if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
 
-    def execute(self, connection: Connection, rows: list[dict]) -> None:
+    def execute(self, connection: Connection, rows: list[dict]) -> int:
+        """Insert `rows`; how many were stored (not those whose userID exists)."""
         for key, process in self.processors.items():
             for row in rows:
                 row[key] = process(row[key])
         if self.parameter_order is not None:
             rows = [tuple(map(row.__getitem__, self.parameter_order)) for row in rows]
-        connection.exec_driver_sql(self.sql, rows)
+        return connection.exec_driver_sql(self.sql, rows).rowcount
 
 
 @functools.lru_cache(maxsize=8)
@@ -210,19 +220,20 @@ def _batch_insert(dialect: Dialect) -> _BatchInsert:
 
 
 def store_batch(profiles: list[dict]) -> int:
-    """Insert the profiles whose userID is new, in one transaction; returns how many were inserted."""
+    """Insert the profiles whose userID is new, in one transaction; returns how many were inserted.
+
+    The count is the INSERT's own: a user registered by a request between
+    the start of the import and this INSERT is skipped and not counted.
+    """
     unique = {}
     for profile in profiles:
         unique.setdefault(profile["user_id"], profile)
 
     def insert_new(connection: Connection) -> int:
-        existing = set(connection.execute(_select_existing, {"user_ids": list(unique)}).scalars())
         # The app's clock, as for a registration: parse_token compares it with tokens' iat.
         defaults = {**COLUMN_DEFAULTS, "created_at": utc_datetime(app_now())}
-        rows = [{**defaults, **profile} for user_id, profile in unique.items() if user_id not in existing]
-        if rows:
-            _batch_insert(connection.dialect).execute(connection, rows)
-        return len(rows)
+        rows = [{**defaults, **profile} for profile in unique.values()]
+        return _batch_insert(connection.dialect).execute(connection, rows) if rows else 0
 
     return run_in_transaction(insert_new)
 
@@ -240,35 +251,48 @@ def import_rows(
     """Validate and store every (where, row); a batch is committed as a whole.
 
     `where` names the row in the summary: a line number, or a userID. The
-    file import and `users import-openim` both come through here.
+    file import and `users import-openim` both come through here. A userID
+    that repeats an earlier row is reported on its own row, not stored.
     """
     summary = ImportSummary()
     batch: list[dict] = []
+    batch_places: list[int | str] = []
+    seen_user_ids = SeenUserIds()
 
     def flush() -> None:
-        created = store_batch(batch)
+        first_sightings = seen_user_ids.first_sightings([profile["user_id"] for profile in batch])
+        for where, first in zip(batch_places, first_sightings, strict=True):
+            if not first:
+                summary.add_invalid(where, REPEATED_USER_ID)
+        profiles = [profile for profile, first in zip(batch, first_sightings, strict=True) if first]
+        created = store_batch(profiles) if profiles else 0
         summary.created += created
-        summary.existing += len(batch) - created
+        summary.existing += len(profiles) - created
         batch.clear()
+        batch_places.clear()
         if on_batch is not None:
             on_batch()
 
-    for where, row in rows:
-        if isinstance(row, str):
-            summary.add_invalid(where, row)
-            continue
-        try:
-            profile = import_row_schema.load_wire(row)
-        except ValidationError as exc:
-            summary.add_invalid(where, describe_errors(exc.messages))
-            continue
-        if "create_time" in profile:
-            profile["created_at"] = from_unix_milliseconds(profile.pop("create_time"))
-        batch.append(profile)
-        if len(batch) >= batch_size:
+    try:
+        for where, row in rows:
+            if isinstance(row, str):
+                summary.add_invalid(where, row)
+                continue
+            try:
+                profile = import_row_schema.load_wire(row)
+            except ValidationError as exc:
+                summary.add_invalid(where, describe_errors(exc.messages))
+                continue
+            if "create_time" in profile:
+                profile["created_at"] = from_unix_milliseconds(profile.pop("create_time"))
+            batch.append(profile)
+            batch_places.append(where)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    finally:
+        seen_user_ids.close()
     return summary
 
 

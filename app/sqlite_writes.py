@@ -6,9 +6,16 @@ tries again, while a write transaction of this service holds the lock for
 about a tenth of a millisecond: under load the gunicorn workers spend more
 time asleep than writing. So each connection first takes an flock on a lock
 file next to the database, from its first write statement until its commit,
-rollback or close: a waiting worker sleeps in the kernel and wakes the moment
-the lock is free. SQLite's own lock still decides who writes; the flock only
-makes the wait short. Reads (WAL mode) take no lock and wait for nothing.
+rollback or close: a waiting worker tries it again after pauses of 50 µs
+doubling to 1 ms, so it takes the lock about when it is freed. SQLite's own
+lock still decides who writes; the flock only makes the wait short. Reads
+(WAL mode) take no lock and wait for nothing.
+
+The wait for the lock file ends with the connection's busy timeout, as
+SQLite's own wait would: a process that holds the lock for longer (a stuck
+worker, an admin's long transaction) costs the others "database is locked"
+(503/802), never a worker killed by gunicorn's timeout. (A blocking flock
+cannot be given a timeout; a waiting worker polls, with LOCK_NB.)
 
 Used as the `factory` of sqlite3.connect (see database.engine_options).
 """
@@ -16,11 +23,21 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 
 # Statements before which the sqlite3 module opens a transaction, which then
 # holds SQLite's write lock until it ends.
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 LOCK_FILE_SUFFIX = ".write-lock"
+# Polling for a lock file held by another process: the first pause, doubled up
+# to the longest. Short next to a write transaction's tenth of a millisecond
+# of work and the request around it, so a freed lock is taken at once.
+FIRST_PAUSE_SECONDS = 0.00005
+LONGEST_PAUSE_SECONDS = 0.001
+
+
+def database_is_locked() -> sqlite3.OperationalError:
+    return sqlite3.OperationalError("database is locked")
 
 
 class _ProcessWriteLock:
@@ -39,15 +56,30 @@ class _ProcessWriteLock:
         self._in_process = threading.Lock()
 
     def acquire(self, timeout: float) -> None:
+        """Take the lock within `timeout` seconds, or raise "database is locked"."""
+        deadline = time.monotonic() + timeout
         if not self._in_process.acquire(timeout=timeout):
-            raise sqlite3.OperationalError("database is locked")
+            raise database_is_locked()
         try:
-            # Held only by a write transaction of another worker, which ends
-            # (commit, rollback, or the death of its process) in moments.
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._take_file_lock(deadline)
         except BaseException:
             self._in_process.release()
             raise
+
+    def _take_file_lock(self, deadline: float) -> None:
+        # Usually held by a write transaction of another worker, which ends
+        # (commit, rollback, or the death of its process) in moments.
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise database_is_locked() from None
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)

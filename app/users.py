@@ -101,10 +101,17 @@ def _insert(connection: Connection, profile: dict, operation_id: str, now: int) 
     connection.execute(_insert_user, {**profile, "operation_id": operation_id, "created_at": utc_datetime(now)})
 
 
+# What users created without an operationID (the import's rows) store: a
+# request cannot send an empty operationID, so none is taken for their retry.
+NO_OPERATION_ID = ""
+# Imports before this rule stored "import", which a request can send.
+NEVER_A_RETRY = {NO_OPERATION_ID, "import"}
+
+
 def _require_same_operation(user_id: str, operation_id: str) -> None:
     """The userID exists: a retry of the request that created it, or AlreadyRegistered."""
     stored = _read_now(_select_operation_id, user_id)
-    if stored is None or stored.operation_id != operation_id:
+    if stored is None or stored.operation_id in NEVER_A_RETRY or stored.operation_id != operation_id:
         raise AlreadyRegistered()
 
 
@@ -166,6 +173,12 @@ def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
             return
         yield batch
         after = batch[-1]
+
+
+def all_user_ids_if_at_most(limit: int) -> list[str] | None:
+    """Every userID in order, or None when there are more than `limit` of them."""
+    user_ids = list(db.session.execute(select(User.user_id).order_by(User.user_id).limit(limit + 1)).scalars())
+    return user_ids if len(user_ids) <= limit else None
 
 
 def user_id_page(page_number: int, show_number: int) -> list[str]:

@@ -8,6 +8,9 @@ counterpart for real round trips is `tests.http.server.Server`.
 """
 import os
 import re
+import subprocess
+import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -15,6 +18,7 @@ from werkzeug.test import TestResponse
 
 from app.extensions import db
 from app.models import User
+from app.sqlite_writes import LOCK_FILE_SUFFIX
 from app.users import find_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -206,3 +210,35 @@ def table_rows(app) -> list[tuple]:
               .items())
         for row in rows
     )
+
+
+# --- log lines and stuck writers ---------------------------------------------------------
+
+REQUEST_LINE = re.compile(
+    r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) errCode=(?P<err_code>-?\d+) duration=\d+\.\dms'
+)
+def request_lines(caplog) -> list[re.Match]:
+    return [
+        match
+        for record in caplog.records
+        if record.name == "app.web.request_log" and (match := REQUEST_LINE.fullmatch(record.getMessage()))
+    ]
+
+
+@contextmanager
+def lock_file_held(database_path, seconds: float = 120):
+    """Another process holds the database's lock file (a stuck writer) until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+        ), f"{database_path}{LOCK_FILE_SUFFIX}", str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()

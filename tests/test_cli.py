@@ -165,10 +165,12 @@ def test_import_skips_existing_users_without_overwriting(app, runner, tmp_path):
 
 @pytest.mark.parametrize("batch_size", ["1", "1000"])
 def test_import_keeps_the_first_of_duplicate_rows_in_one_file(app, runner, tmp_path, batch_size):
+    """The repeat is the file's mistake, reported on its line, not a user "already there"."""
     content = "userID,nickname\ntwin,First\nother,Other\ntwin,Second\n"
     result = import_file(runner, tmp_path, content, "--batch-size", batch_size)
-    assert result.exit_code == 0
-    assert summary_of(result) == (2, 1, 0)
+    assert result.exit_code == 1
+    assert summary_of(result) == (2, 0, 1)
+    assert invalid_lines(result) == {4: "userID: Repeats an earlier row of this file (the first is kept)."}
     assert stored(app, "twin").nickname == "First"
 
 

@@ -1,26 +1,14 @@
 """Secrets and logs (SPEC §5): nothing secret in any log record, one request
 line per request, and 500 / 503 answers that tell nothing but the envelope."""
 import logging
-import re
 
 import pytest
 
 from app import create_app, users
 from app.extensions import db
-from tests.helpers import SECRET, TOKEN_SECRET, Api, base_config, register_body, token_body
+from tests.helpers import SECRET, TOKEN_SECRET, Api, base_config, register_body, request_lines, token_body
 
-REQUEST_LINE = re.compile(
-    r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) errCode=(?P<err_code>-?\d+) duration=\d+\.\dms'
-)
 WRONG_SECRET = "a-wrong-secret-that-must-not-be-logged"
-
-
-def request_lines(caplog) -> list[re.Match]:
-    return [
-        match
-        for record in caplog.records
-        if record.name == "app.web.request_log" and (match := REQUEST_LINE.fullmatch(record.getMessage()))
-    ]
 
 
 def exercise_every_outcome(client) -> list[str]:

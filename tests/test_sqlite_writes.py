@@ -10,6 +10,7 @@ import pytest
 
 from app import sqlite_writes
 from app.sqlite_writes import LOCK_FILE_SUFFIX, SerializedWritesConnection
+from tests.helpers import lock_file_held
 
 
 def connect(path, timeout: float = 5.0) -> SerializedWritesConnection:
@@ -53,7 +54,7 @@ def test_a_writer_in_another_process_waits_for_the_commit(database):
     other = subprocess.Popen(
         [sys.executable, "-c", (
             "import sqlite3, sys, time; from app.sqlite_writes import SerializedWritesConnection as C;"
-            "c = sqlite3.connect(sys.argv[1], timeout=0.05, factory=C); print('ready', flush=True);"
+            "c = sqlite3.connect(sys.argv[1], timeout=5, factory=C); print('ready', flush=True);"
             "t = time.monotonic(); c.cursor().execute('INSERT INTO t VALUES (2)'); c.commit();"
             "print(time.monotonic() - t)"
         ), str(database)],
@@ -61,7 +62,7 @@ def test_a_writer_in_another_process_waits_for_the_commit(database):
     )
     assert other.stdout.readline() == "ready\n"
     time.sleep(0.5)
-    assert other.poll() is None  # waiting on the flock, well past its 50 ms busy timeout
+    assert other.poll() is None  # waiting on the flock
     holder.commit()
     output, _ = other.communicate(timeout=10)
     assert other.returncode == 0 and float(output) >= 0.4
@@ -98,3 +99,43 @@ def test_an_in_memory_database_takes_no_lock(tmp_path, monkeypatch):
     assert memory._write_lock is None
     memory.commit()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_lock_file_held_longer_than_the_timeout_ends_the_wait_as_database_is_locked(database):
+    """A stuck holder costs the waiting writer its busy timeout, then "database is locked" (503/802)."""
+    writer = connect(database, timeout=0.5)
+    with lock_file_held(database):
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            writer.cursor().execute("INSERT INTO t VALUES (1)")
+        waited = time.monotonic() - started
+        assert 0.4 <= waited < 5, waited
+        assert writer._write_lock is None
+    # The holder gone, the same connection writes again.
+    writer.cursor().execute("INSERT INTO t VALUES (1)")
+    writer.commit()
+    assert writer.cursor().execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
+
+
+def test_the_wait_for_the_in_process_lock_counts_against_the_same_timeout(database):
+    import threading
+
+    holder = connect(database)
+    holder.cursor().execute("INSERT INTO t VALUES (1)")  # this thread holds the process's lock
+    outcome = {}
+
+    def write_from_another_thread() -> None:
+        other = connect(database, timeout=0.3)
+        started = time.monotonic()
+        try:
+            other.cursor().execute("INSERT INTO t VALUES (2)")
+        except sqlite3.OperationalError as error:
+            outcome["error"] = str(error)
+        outcome["waited"] = time.monotonic() - started
+
+    thread = threading.Thread(target=write_from_another_thread)
+    thread.start()
+    thread.join(10)
+    holder.commit()
+    assert outcome["error"] == "database is locked"
+    assert 0.25 <= outcome["waited"] < 3

@@ -1,10 +1,8 @@
 """/user/* (SPEC §10): what each caller may see and change."""
-import functools
 import json
 
 import pytest
 
-from app import users
 from app.importer import store_batch
 from tests.helpers import SECRET, Api
 
@@ -170,18 +168,33 @@ def test_account_check_takes_at_most_100(client, people):
 # --- get_all_users_uid ------------------------------------------------------
 
 
-def test_all_user_ids_are_streamed_batch_after_batch(app, client, monkeypatch):
+def test_all_user_ids_come_in_one_answer_of_known_length(app, client):
     with app.app_context():
         store_batch([{"user_id": f"u{number:04}", "nickname": "n"} for number in range(7)])
-    monkeypatch.setattr(users, "iter_user_id_batches", functools.partial(users.iter_user_id_batches, batch_size=3))
     response = call(client, "get_all_users_uid", {}, secret=SECRET)
-    assert response.is_streamed
     assert response.mimetype == "application/json"
+    assert int(response.headers["Content-Length"]) == len(response.get_data())
     assert json.loads(response.get_data()) == {
         "errCode": 0,
         "errMsg": "",
         "data": [f"u{number:04}" for number in range(7)],
     }
+
+
+def test_more_users_than_the_unpaged_limit_asks_for_paging(make_app):
+    app = make_app(OPENIM_UNPAGED_LIST_LIMIT=5)
+    client = app.test_client()
+    with app.app_context():
+        store_batch([{"user_id": f"u{number}", "nickname": "n"} for number in range(5)])
+    assert len(call(client, "get_all_users_uid", {}, secret=SECRET).json["data"]) == 5
+    with app.app_context():
+        store_batch([{"user_id": "u5", "nickname": "n"}])
+    response = call(client, "get_all_users_uid", {}, secret=SECRET)
+    assert code(response) == (400, 400)
+    assert response.json["errMsg"].startswith("more than 5 users: ask for them a page at a time")
+    assert set(response.json["data"]["fields"]) == {"pageNumber", "showNumber"}
+    page = call(client, "get_all_users_uid", {"pageNumber": 2, "showNumber": 5}, secret=SECRET)
+    assert page.json["data"] == ["u5"]
 
 
 def test_no_users_is_an_empty_list(client):

@@ -5,7 +5,6 @@ request came to (see app/web/dialects.py) words the answer. Database failures
 are logged here, by class and driver code only: the statement and its
 parameters stay out of the log.
 """
-import json
 import logging
 
 from flask import Flask
@@ -15,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from app.database import is_missing_schema
 from app.errors import DatabaseNotSetUp, DatabaseUnavailable, ServiceError
 from app.web.dialects import dialect_of_request
+from app.web.log_safety import quoted
 from app.web.wire import operation_id
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def handle_http_error(error: HTTPException):
 def handle_database_error(error: Exception):
     if is_missing_schema(error):
         logger.error(
-            "database has no schema: run `flask --app wsgi db upgrade` (operationID=%s)", json.dumps(operation_id())
+            "database has no schema: run `flask --app wsgi db upgrade` (operationID=%s)", quoted(operation_id())
         )
         return handle_service_error(DatabaseNotSetUp())
     driver_args = getattr(getattr(error, "orig", None), "args", None) or ("",)
@@ -42,7 +42,7 @@ def handle_database_error(error: Exception):
         "database failed: %s %s (operationID=%s)",
         type(error).__name__,
         driver_args[0],
-        json.dumps(operation_id()),
+        quoted(operation_id()),
     )
     return handle_service_error(DatabaseUnavailable())
 
@@ -52,7 +52,7 @@ def handle_server_error(error: InternalServerError):
     logger.error(
         "unexpected %s (operationID=%s)",
         type(original).__name__,
-        json.dumps(operation_id()),
+        quoted(operation_id()),
         exc_info=original,
     )
     return dialect_of_request().answer_unexpected(operation_id())

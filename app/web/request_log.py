@@ -2,12 +2,12 @@
 
 Never the body, headers or query string, so that no secret or token is logged.
 """
-import json
 import logging
 import time
 
 from flask import Flask, g, request
 
+from app.web.log_safety import PATH_LIMIT, escaped, quoted
 from app.web.wire import operation_id
 
 logger = logging.getLogger(__name__)
@@ -23,8 +23,8 @@ def log_request(response):
     elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     logger.info(
         "operationID=%s route=%s errCode=%s duration=%.1fms",
-        json.dumps(operation_id(), ensure_ascii=False),
-        request.path,
+        quoted(operation_id()),
+        escaped(request.path, PATH_LIMIT, escape_space=True),
         g.get("err_code", "-"),
         elapsed_ms,
     )

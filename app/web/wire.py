@@ -1,6 +1,7 @@
 """From HTTP request to validated dict, and from dict to Go-style JSON response."""
 from flask import g, request
 from flask.json.provider import JSONProvider
+from gunicorn.http.errors import NoMoreData, ParseException
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -21,17 +22,23 @@ def read_body() -> bytes:
     (chunked) it cuts at the limit without a word, and the cut-off part could
     be valid JSON. One byte more from the server's stream tells a body at the
     limit from one over it.
+
+    gunicorn decodes a chunked body while it is read here: a bad chunk size,
+    a chunk without its CRLF or a malformed trailer is the caller's mistake.
     """
-    body = request.get_data(cache=False)
-    limit = request.max_content_length
-    if (
-        limit is not None
-        and len(body) >= limit
-        and request.content_length is None
-        and request.environ.get("wsgi.input_terminated")
-        and request.input_stream.read(1)
-    ):
-        raise RequestEntityTooLarge()
+    try:
+        body = request.get_data(cache=False)
+        limit = request.max_content_length
+        if (
+            limit is not None
+            and len(body) >= limit
+            and request.content_length is None
+            and request.environ.get("wsgi.input_terminated")
+            and request.input_stream.read(1)
+        ):
+            raise RequestEntityTooLarge()
+    except (ParseException, NoMoreData):
+        raise InvalidInput("body is not valid chunked transfer coding (chunk size, chunk end or trailer)") from None
     return body
 
 

@@ -23,8 +23,6 @@ collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or REPO_ROOT / "scripts" / "galera-cluster.sh")
-NODES = (1, 2, 3)
-DATABASE = "openim_galera"
 WORKERS_PER_INSTANCE = 2
 
 

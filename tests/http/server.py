@@ -1,5 +1,7 @@
 """gunicorn as a subprocess, and helpers to talk to it and to check the database."""
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -218,3 +220,42 @@ def delete_users(engine: Engine, *user_ids: str) -> None:
 needs_mysql = pytest.mark.skipif(
     not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)"
 )
+
+
+# --- raw sockets and the server's log, for the tests of slow and malformed requests ---------
+
+# A raw socket's reads end after this long without a byte.
+RAW_SOCKET_TIMEOUT_SECONDS = 15
+
+
+def connect(server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=RAW_SOCKET_TIMEOUT_SECONDS)
+    sock.settimeout(RAW_SOCKET_TIMEOUT_SECONDS)
+    return sock
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (b"" if it just closes it)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def status_and_answer(raw: bytes) -> tuple[int, dict]:
+    status_line, _, rest = raw.partition(b"\r\n")
+    match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) .*", status_line)
+    assert match, raw[:200]
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(match.group(1)), json.loads(body)
+
+
+def log_since(server, offset: int) -> str:
+    return server.log_path.read_bytes()[offset:].decode(errors="replace")
+
+
+def log_size(server) -> int:
+    return server.log_path.stat().st_size

@@ -107,3 +107,19 @@ def test_stalled_database_answers_802_within_the_io_timeout(start_server, databa
     proxy.restore()
     wait_until_serving(server, user_id)
     assert server.process.poll() is None
+
+
+def test_stalled_database_with_the_default_timeouts_answers_802_in_seconds(start_server, database_proxy, unique_id):
+    """The pooled connection's ping and a new connection's handshake give up after 2 s each (was 10 s each)."""
+    proxy, proxied_url = database_proxy
+    server = start_server(proxied_url, workers=1, upgrade=False)
+    user_id = unique_id("stall-default")
+    assert server.register(user_id)[1]["errCode"] == 0
+
+    proxy.stall()
+    (status, answer), elapsed = timed(lambda: server.user_token(user_id))
+    assert (status, answer["errCode"], answer["errMsg"]) == (503, 802, "db failed")
+    assert elapsed < 8, elapsed  # about 4 s; 20 s before
+
+    proxy.restore()
+    wait_until_serving(server, user_id)

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from tests.helpers import register_body
-from tests.http.server import Servers
+from tests.http.server import Servers, connect, log_since, log_size, read_answer, status_and_answer
 
 pytestmark = pytest.mark.http
 
@@ -47,39 +47,6 @@ def head(server, content_length: int) -> bytes:
         f"POST /auth/user_register HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n"
     ).encode()
-
-
-def connect(server) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=SOCKET_TIMEOUT_SECONDS)
-    sock.settimeout(SOCKET_TIMEOUT_SECONDS)
-    return sock
-
-
-def read_answer(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection (b"" if it just closes it)."""
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except ConnectionResetError:
-        pass
-    return b"".join(chunks)
-
-
-def status_and_answer(raw: bytes) -> tuple[int, dict]:
-    status_line, _, rest = raw.partition(b"\r\n")
-    match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) .*", status_line)
-    assert match, raw[:200]
-    body = rest.partition(b"\r\n\r\n")[2]
-    return int(match.group(1)), json.loads(body)
-
-
-def log_since(server, offset: int) -> str:
-    return server.log_path.read_bytes()[offset:].decode(errors="replace")
-
-
-def log_size(server) -> int:
-    return server.log_path.stat().st_size
 
 
 def assert_serving(server, label: str) -> None:

@@ -1,12 +1,9 @@
 """/user/* (SPEC §10): load the body, find out who calls, check what they may do, answer."""
-import itertools
-from collections.abc import Iterator
+from flask import Blueprint, current_app, request
 
-from flask import Blueprint, Response, g, request, stream_with_context
-
-from app import gojson, users
+from app import users
 from app.access import Caller, authenticate
-from app.errors import DatabaseUnavailable, InvalidToken, NoPermission, SecretMismatch, UserNotFound
+from app.errors import DatabaseUnavailable, InvalidInput, InvalidToken, NoPermission, SecretMismatch, UserNotFound
 from app.models import User
 from app.web.route_docs import documented, paging_rule
 from app.web.v2.errors import success
@@ -40,25 +37,24 @@ def user_info(user: User, caller: Caller) -> dict:
     return schema.dump(user)
 
 
-def streamed_success(batches: Iterator[list]) -> Response:
-    """The success envelope, its `data` a JSON list written a batch at a time.
+def whole_user_id_list() -> list[str]:
+    """Every userID, when there are at most OPENIM_UNPAGED_LIST_LIMIT; else InvalidInput asking for paging.
 
-    The first batch is read before the answer starts, so that a database that
-    fails at once still gets its 802 envelope; memory holds one batch at most.
+    Not streamed: a stream cut short (the worker timeout killing a worker that
+    a slow client holds) would end like a whole answer over HTTP/1.0, and an
+    HTTP/1.1 client may not check the chunked framing. A body built first has
+    a Content-Length, so any client tells a cut answer from a whole one, and
+    the bound keeps that body (memory, and the time a slow client takes) small.
     """
-    first_batch = next(batches, [])
-
-    def body() -> Iterator[str]:
-        yield '{"errCode":0,"errMsg":"","data":['
-        separator = ""
-        for batch in itertools.chain([first_batch], batches):
-            if batch:
-                yield separator + ",".join(gojson.dumps(item) for item in batch)
-                separator = ","
-        yield "]}"
-
-    g.err_code = 0
-    return Response(stream_with_context(body()), mimetype="application/json")
+    limit = current_app.config["OPENIM_UNPAGED_LIST_LIMIT"]
+    user_ids = users.all_user_ids_if_at_most(limit)
+    if user_ids is None:
+        required = [f"Required when there are more than {limit} users."]
+        raise InvalidInput(
+            f"more than {limit} users: ask for them a page at a time, with pageNumber and showNumber (at most 1000)",
+            fields={"pageNumber": required, "showNumber": required},
+        )
+    return user_ids
 
 
 @bp.post("/get_users_info")
@@ -125,10 +121,11 @@ def account_check():
     body_rules={"allOf": [paging_rule("pageNumber", "showNumber"), paging_rule("showNumber", "pageNumber")]},
 )
 def get_all_users_uid():
-    """Without paging fields the whole list (streamed); with pageNumber and showNumber, that page.
+    """Without paging fields the whole list, up to OPENIM_UNPAGED_LIST_LIMIT (10 000) users, beyond
+    which it answers 400 asking for paging; with pageNumber and showNumber, that page.
     Manager or secret only."""
     fields = load_request(get_all_users_uid_schema)
     caller_of(fields).require_admin()
     if "page_number" in fields:
         return success(users.user_id_page(fields["page_number"], fields["show_number"]))
-    return streamed_success(users.iter_user_id_batches())
+    return success(whole_user_id_list())
