@@ -1,0 +1,48 @@
+"""What the rules did, counted for Prometheus: prometheus_client objects only, no Flask, no HTTP.
+
+Each rule counts in one line (`metrics.count_token(platform)`). Under gunicorn,
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this,
+so prometheus_client keeps each worker's values in a file of that directory
+and GET /metrics sums them (app/web/metrics.py); elsewhere (flask run, the
+CLI, the tests) they live in the process's default registry.
+"""
+from prometheus_client import Counter
+
+from app.openim import PLATFORM_NAMES
+
+tokens_issued = Counter(
+    "openim_tokens_issued", "Tokens issued and recorded (user_register, user_token, flask users token), by platform.",
+    ["platform"],
+)
+registrations = Counter(
+    "openim_registrations", "Users registered (user_register, flask users create); a retried registration is not counted again."
+)
+kicks = Counter(
+    "openim_kicks", "Kicks of a registered user's tokens (force_logout, flask users kick), by platform or 'all'.",
+    ["platform"],
+)
+database_retries = Counter(
+    "openim_database_retries", "Units of work run again after a transient MySQL error, by its error code.", ["error"]
+)
+
+
+def platform_label(platform: int | None) -> str:
+    if platform is None:
+        return "all"
+    return PLATFORM_NAMES.get(platform, str(platform))
+
+
+def count_token(platform: int) -> None:
+    tokens_issued.labels(platform_label(platform)).inc()
+
+
+def count_registration() -> None:
+    registrations.inc()
+
+
+def count_kick(platform: int | None) -> None:
+    kicks.labels(platform_label(platform)).inc()
+
+
+def count_database_retry(error_code: int | None) -> None:
+    database_retries.labels(str(error_code)).inc()
