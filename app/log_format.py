@@ -3,7 +3,8 @@
 The JSON objects carry time (ISO 8601, UTC), level, logger, pid and message,
 plus whatever fields a record was given (`extra=`): the request log adds
 operationID, route, dialect, errCode, status and duration_ms. JSON
-serialization escapes control characters, so no value can break a line.
+serialization escapes control characters (and here all of non-ASCII), so
+no value can break a line or forge one.
 """
 import logging
 
@@ -17,7 +18,8 @@ def json_formatter() -> logging.Formatter:
         style="{",
         timestamp="time",
         rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
-        json_ensure_ascii=False,
+        # Everything beyond ASCII as \u escapes: U+2028 or NEL would end a line for some readers.
+        json_ensure_ascii=True,
     )
 
 
