@@ -129,3 +129,28 @@ def test_a_500_carries_the_operation_id(make_app, monkeypatch):
     monkeypatch.setattr(users, "issue_token", broken_issue_token)
     answer = make_app(PROPAGATE_EXCEPTIONS=False).test_client().post("/auth/user_token", json=token_body("x", "op-500"))
     assert (answer.status_code, answer.headers["operationID"]) == (500, "op-500")
+
+
+def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json(capsys):
+    from gunicorn.config import Config
+
+    from app.log_format import GunicornJsonLogger, LibrariesJsonHandler
+
+    gunicorn_logger = GunicornJsonLogger(Config())
+    root = logging.getLogger()
+    try:
+        gunicorn_logger.info("Booting worker with pid: %s", 42)
+        logging.getLogger("sqlalchemy.pool").warning("a library's warning")
+        logging.getLogger("app.anything").warning("the app's, written by gunicorn's handlers instead")
+    finally:
+        for log in (gunicorn_logger.error_log, gunicorn_logger.access_log):
+            log.handlers.clear()  # else the next apps would think they run under gunicorn
+        for handler in [handler for handler in root.handlers if isinstance(handler, LibrariesJsonHandler)]:
+            root.removeHandler(handler)
+        logging.captureWarnings(False)
+    # (The app's record may also reach Flask's text handler, which earlier tests left on the "app" logger.)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert [(line["logger"], line["level"], line["message"]) for line in lines] == [
+        ("gunicorn.error", "INFO", "Booting worker with pid: 42"),
+        ("sqlalchemy.pool", "WARNING", "a library's warning"),
+    ]
