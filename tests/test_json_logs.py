@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from app import users
 from app.log_format import JsonHandler
 from tests.conftest import SECRET
+from tests.http.server import PROJECT_ROOT
 
 REQUEST_FIELDS = {"time", "level", "logger", "pid", "message", "operationID", "route", "dialect", "errCode", "status", "duration_ms"}
 
@@ -131,25 +134,23 @@ def test_a_500_carries_the_operation_id(make_app, monkeypatch):
     assert (answer.status_code, answer.headers["operationID"]) == (500, "op-500")
 
 
-def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json(capsys):
-    from gunicorn.config import Config
+# In a process of its own: gunicorn's logger takes over the global "gunicorn.error" logger.
+GUNICORN_LOGGER_SCRIPT = """
+import logging
+from gunicorn.config import Config
+from app.log_format import GunicornJsonLogger
+GunicornJsonLogger(Config()).info("Booting worker with pid: %s", 42)
+logging.getLogger("sqlalchemy.pool").warning("a library's warning")
+logging.getLogger("app.anything").warning("the app's: gunicorn's handlers write it under gunicorn")
+"""
 
-    from app.log_format import GunicornJsonLogger, LibrariesJsonHandler
 
-    gunicorn_logger = GunicornJsonLogger(Config())
-    root = logging.getLogger()
-    try:
-        gunicorn_logger.info("Booting worker with pid: %s", 42)
-        logging.getLogger("sqlalchemy.pool").warning("a library's warning")
-        logging.getLogger("app.anything").warning("the app's, written by gunicorn's handlers instead")
-    finally:
-        for log in (gunicorn_logger.error_log, gunicorn_logger.access_log):
-            log.handlers.clear()  # else the next apps would think they run under gunicorn
-        for handler in [handler for handler in root.handlers if isinstance(handler, LibrariesJsonHandler)]:
-            root.removeHandler(handler)
-        logging.captureWarnings(False)
-    # (The app's record may also reach Flask's text handler, which earlier tests left on the "app" logger.)
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json():
+    result = subprocess.run(
+        [sys.executable, "-c", GUNICORN_LOGGER_SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(line["logger"], line["level"], line["message"]) for line in lines] == [
         ("gunicorn.error", "INFO", "Booting worker with pid: 42"),
         ("sqlalchemy.pool", "WARNING", "a library's warning"),
