@@ -6,6 +6,7 @@ from flask.logging import default_handler
 
 from app import config, database
 from app.extensions import migrate
+from app.log_format import use_format
 from app.web.wire import GoJSONProvider
 
 
@@ -34,8 +35,6 @@ def configure_logging(app: Flask, log_format: str = "text") -> None:
     `wsgi.errors`, looking the stream up again on every write. gunicorn's
     handlers already write JSON when the format is json (app/log_format.py).
     """
-    from app.log_format import use_format
-
     gunicorn_error_log = logging.getLogger("gunicorn.error")
     use_format(app.logger, log_format, under_gunicorn=bool(gunicorn_error_log.handlers))
     if gunicorn_error_log.handlers:

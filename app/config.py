@@ -205,7 +205,9 @@ def check_operations(config) -> None:
     config["OPENIM_METRICS"] = switch("OPENIM_METRICS", config.get("OPENIM_METRICS"))
     allowed = config.get("OPENIM_METRICS_ALLOW")
     if isinstance(allowed, str) or not isinstance(allowed, list):
-        raise ConfigError("OPENIM_METRICS_ALLOW must be a list of networks such as \"10.0.0.0/8\" (JSON in the environment).")
+        raise ConfigError(
+            'OPENIM_METRICS_ALLOW must be a list of networks such as "10.0.0.0/8" (JSON in the environment).'
+        )
     for network in allowed:
         try:
             ipaddress.ip_network(network)

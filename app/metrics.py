@@ -15,7 +15,8 @@ tokens_issued = Counter(
     ["platform"],
 )
 registrations = Counter(
-    "openim_registrations", "Users registered (user_register, flask users create); a retried registration is not counted again."
+    "openim_registrations",
+    "Users registered (user_register, flask users create); a retried registration is not counted again.",
 )
 kicks = Counter(
     "openim_kicks", "Kicks of a registered user's tokens (force_logout, flask users kick), by platform or 'all'.",
