@@ -5,6 +5,7 @@ Each setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 
 bind = os.environ.get("OPENIM_BIND", "127.0.0.1:10000")
@@ -24,21 +25,16 @@ if os.environ.get("OPENIM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes
     accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
-# OPENIM_LOG_FORMAT=json: gunicorn's own records are JSON objects too (the app's
-# go through gunicorn's handlers, so they follow).
-if os.environ.get("OPENIM_LOG_FORMAT") == "json":
-    logger_class = "app.log_format.GunicornJsonLogger"
-
 # GET /metrics sums the values each worker writes to a file in
-# PROMETHEUS_MULTIPROC_DIR. prometheus_client chooses that mode when it is first
-# imported, so the variable is set here, before anything imports it; each
-# instance gets a directory of its own unless one is given (never share one
-# between running instances: each empties it at start). OPENIM_METRICS=off
-# leaves metrics out altogether.
+# PROMETHEUS_MULTIPROC_DIR: each instance gets a fresh directory (under $TMPDIR)
+# unless one is given; never share one between running instances, as each
+# empties it at start. prometheus_client picks that mode when a process first
+# imports it, so nothing here imports the app: the master sets the variable in
+# on_starting, and the workers, which load the app after, inherit it (this is
+# also why `preload_app` needs PROMETHEUS_MULTIPROC_DIR set before the start).
+# OPENIM_METRICS=off leaves metrics out altogether.
 METRICS_ON = os.environ.get("OPENIM_METRICS", "on").strip().lower() not in ("", "0", "false", "no", "off")
 METRICS_DIR_PREFIX = "openim-metrics-"
-if METRICS_ON and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
 
 
 def metrics_dir() -> str | None:
@@ -47,12 +43,18 @@ def metrics_dir() -> str | None:
 
 def on_starting(server):
     """Counts start from zero at each start: the files of an earlier run go."""
-    path = metrics_dir()
-    if path:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        for entry in os.scandir(path):
-            if entry.name.endswith(".db") and entry.is_file(follow_symlinks=False):
-                os.remove(entry.path)
+    if not METRICS_ON:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if "prometheus_client" in sys.modules:
+            server.log.warning("metrics would count one worker only: set PROMETHEUS_MULTIPROC_DIR with preload_app")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    server.log.info("Metrics directory: %s", path)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    for entry in os.scandir(path):
+        if entry.name.endswith(".db") and entry.is_file(follow_symlinks=False):
+            os.remove(entry.path)
 
 
 def child_exit(server, worker):
@@ -67,3 +69,47 @@ def on_exit(server):
     path = metrics_dir()
     if path and os.path.basename(path).startswith(METRICS_DIR_PREFIX):
         shutil.rmtree(path, ignore_errors=True)
+
+
+# OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
+# objects too; the app's go through gunicorn's handlers, so they follow. The
+# objects are those of app/log_format.py, built here without importing the app.
+if os.environ.get("OPENIM_LOG_FORMAT") == "json":
+    import logging
+
+    from gunicorn import glogging
+    from pythonjsonlogger.json import JsonFormatter
+
+    def json_formatter() -> logging.Formatter:
+        return JsonFormatter(
+            "{levelname}{name}{process}{message}",
+            style="{",
+            timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
+            json_ensure_ascii=True,
+        )
+
+    class LibrariesJsonHandler(logging.StreamHandler):
+        """Records of other loggers than the app's (SQLAlchemy, Python's warnings), which reach the root logger.
+
+        The app's arrive there too, already written by gunicorn's handlers.
+        """
+
+        def __init__(self):
+            super().__init__(sys.stderr)
+            self.setFormatter(json_formatter())
+            self.addFilter(lambda record: record.name != "app" and not record.name.startswith("app."))
+
+    class JsonLogger(glogging.Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(json_formatter())
+            root = logging.getLogger()
+            for handler in [handler for handler in root.handlers if isinstance(handler, LibrariesJsonHandler)]:
+                root.removeHandler(handler)
+            root.addHandler(LibrariesJsonHandler())
+            logging.captureWarnings(True)
+
+    logger_class = JsonLogger

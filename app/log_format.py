@@ -7,13 +7,13 @@ serialization escapes control characters (and here all of non-ASCII), so
 no value can break a line or forge one.
 """
 import logging
-import sys
 
 from flask.logging import default_handler, wsgi_errors_stream
-from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
+
 def json_formatter() -> logging.Formatter:
+    """The app's JSON objects; gunicorn.conf.py builds gunicorn's alike (tests/test_json_logs.py holds them equal)."""
     return JsonFormatter(
         "{levelname}{name}{process}{message}",
         style="{",
@@ -30,40 +30,6 @@ class JsonHandler(logging.StreamHandler):
     def __init__(self):
         super().__init__(wsgi_errors_stream)
         self.setFormatter(json_formatter())
-
-
-class GunicornJsonLogger(glogging.Logger):
-    """gunicorn's logger with its error and access records as JSON objects (gunicorn.conf.py picks it).
-
-    The app logs through gunicorn's error log handlers (app.configure_logging),
-    so its records come out in the same format.
-    """
-
-    def setup(self, cfg):
-        super().setup(cfg)
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                handler.setFormatter(json_formatter())
-        # Libraries' records (SQLAlchemy, Alembic) and Python's warnings reach the root logger, which
-        # would print them as bare text; the app's own arrive there too, already written.
-        root = logging.getLogger()
-        for handler in [handler for handler in root.handlers if isinstance(handler, LibrariesJsonHandler)]:
-            root.removeHandler(handler)
-        root.addHandler(LibrariesJsonHandler())
-        logging.captureWarnings(True)
-
-
-def not_the_apps(record: logging.LogRecord) -> bool:
-    return record.name != "app" and not record.name.startswith("app.")
-
-
-class LibrariesJsonHandler(logging.StreamHandler):
-    """Under gunicorn with the json format: every record of another logger than the app's, to stderr."""
-
-    def __init__(self):
-        super().__init__(sys.stderr)
-        self.setFormatter(json_formatter())
-        self.addFilter(not_the_apps)
 
 
 def use_format(logger: logging.Logger, log_format: str, under_gunicorn: bool) -> None:

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from datetime import datetime
@@ -15,7 +16,7 @@ from datetime import datetime
 import pytest
 
 from app import users
-from app.log_format import JsonHandler
+from app.log_format import JsonHandler, json_formatter
 from tests.conftest import SECRET
 from tests.http.server import PROJECT_ROOT
 
@@ -142,10 +143,10 @@ def test_a_500_carries_the_operation_id(make_app, monkeypatch):
 
 # In a process of its own: gunicorn's logger takes over the global "gunicorn.error" logger.
 GUNICORN_LOGGER_SCRIPT = """
-import logging
+import logging, runpy
 from gunicorn.config import Config
-from app.log_format import GunicornJsonLogger
-GunicornJsonLogger(Config()).info("Booting worker with pid: %s", 42)
+settings = runpy.run_path("gunicorn.conf.py")
+settings["logger_class"](Config()).info("Booting worker with pid: %s", 42)
 logging.getLogger("sqlalchemy.pool").warning("a library's warning")
 logging.getLogger("app.anything").warning("the app's: gunicorn's handlers write it under gunicorn")
 """
@@ -153,7 +154,12 @@ logging.getLogger("app.anything").warning("the app's: gunicorn's handlers write 
 
 def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json():
     result = subprocess.run(
-        [sys.executable, "-c", GUNICORN_LOGGER_SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", GUNICORN_LOGGER_SCRIPT],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OPENIM_LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines()]
@@ -161,3 +167,19 @@ def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json()
         ("gunicorn.error", "INFO", "Booting worker with pid: 42"),
         ("sqlalchemy.pool", "WARNING", "a library's warning"),
     ]
+
+
+def test_gunicorn_writes_the_same_json_objects_as_the_app(monkeypatch):
+    monkeypatch.setenv("OPENIM_LOG_FORMAT", "json")
+    gunicorn_formatter = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["json_formatter"]()
+    record = logging.LogRecord("app.x", logging.WARNING, __file__, 1, "caf\u00e9 %s", ("\n",), None)
+    record.operationID = "op"
+    assert gunicorn_formatter.format(record) == json_formatter().format(record)
+    assert json.loads(json_formatter().format(record))["message"] == "caf\u00e9 \n"
+
+
+def test_gunicorn_settings_change_nothing_when_read(monkeypatch):
+    """Reading gunicorn.conf.py (tests do) must not set PROMETHEUS_MULTIPROC_DIR for what this process starts."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ

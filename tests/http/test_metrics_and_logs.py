@@ -196,3 +196,7 @@ def test_json_logs_under_gunicorn_are_json_objects_every_line(start_server, http
     assert (refused["route"], refused["errCode"], refused["status"]) == ("/auth/user_token", 401, 401)
     assert success["level"] == "INFO" and success["duration_ms"] >= 0 and success["pid"] != server.process.pid
     assert not [line for line in lines if line["logger"] == "gunicorn.access"]  # off by default
+    # No PROMETHEUS_MULTIPROC_DIR given: the instance made a directory of its own, and removed it at exit.
+    (made,) = [line["message"].split(": ", 1)[1] for line in own if line["message"].startswith("Metrics directory: ")]
+    assert os.path.basename(made).startswith("openim-metrics-")
+    assert not os.path.exists(made)
