@@ -6,6 +6,8 @@ so prometheus_client keeps each worker's values in a file of that directory
 and GET /metrics sums them (app/web/metrics.py); elsewhere (flask run, the
 CLI, the tests) they live in the process's default registry.
 """
+from functools import lru_cache
+
 from prometheus_client import Counter
 
 from app.openim import PLATFORM_NAMES
@@ -33,8 +35,15 @@ def platform_label(platform: int | None) -> str:
     return PLATFORM_NAMES.get(platform, str(platform))
 
 
+# labels() takes a lock and builds its key on every call; the children are few and live as long as
+# the process, so each is looked up once (a hot path counts on every request).
+@lru_cache(maxsize=None)
+def _tokens_issued_on(platform: int) -> Counter:
+    return tokens_issued.labels(platform_label(platform))
+
+
 def count_token(platform: int) -> None:
-    tokens_issued.labels(platform_label(platform)).inc()
+    _tokens_issued_on(platform).inc()
 
 
 def count_registration() -> None:

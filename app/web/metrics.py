@@ -46,11 +46,22 @@ unavailable_total = Counter(
 )
 
 
+# labels() takes a lock and builds its key on every call: each child is looked up once. The label
+# values are bounded (routes, dialects, errCodes), so the caches are too.
+@lru_cache(maxsize=4096)
+def _requests_with(route: str, dialect: str, err_code) -> Counter:
+    return requests_total.labels(route, dialect, "-" if err_code is None else str(err_code))
+
+
+@lru_cache(maxsize=256)
+def _duration_of(route: str) -> Histogram:
+    return request_duration.labels(route)
+
+
 def count_request(response):
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    err_code = g.get("err_code")
-    requests_total.labels(route, dialect_name(), "-" if err_code is None else str(err_code)).inc()
-    request_duration.labels(route).observe(request_log.elapsed_seconds())
+    _requests_with(route, dialect_name(), g.get("err_code")).inc()
+    _duration_of(route).observe(request_log.elapsed_seconds())
     if response.status_code == 503:
         unavailable_total.labels(route).inc()
     return response
