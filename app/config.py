@@ -57,9 +57,16 @@ def instance_path() -> str:
     return os.environ.get("OPENIM_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
 
 
+def environment_setting(key: str, test_config: dict | None):
+    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as gunicorn.conf.py sees it."""
+    if test_config is not None and key in test_config:
+        return test_config[key]
+    return os.environ.get(key, ENVIRONMENT_KEYS[key])
+
+
 def log_format(test_config: dict | None) -> str:
     """OPENIM_LOG_FORMAT, `text` or `json`: known before the rest, so that loading the rest logs in it."""
-    value = (test_config or {}).get("OPENIM_LOG_FORMAT") or os.environ.get("OPENIM_LOG_FORMAT") or "text"
+    value = environment_setting("OPENIM_LOG_FORMAT", test_config)
     if value not in LOG_FORMATS:
         raise ConfigError(f"OPENIM_LOG_FORMAT is {value!r}; it must be one of: {', '.join(LOG_FORMATS)}.")
     return value
@@ -67,7 +74,6 @@ def log_format(test_config: dict | None) -> str:
 
 def load_config(app: Flask, test_config: dict | None) -> None:
     app.config.from_mapping(DEFAULTS)
-    app.config.from_mapping({key: os.environ.get(key, default) for key, default in ENVIRONMENT_KEYS.items()})
     app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
         app.instance_path, "openim.db"
     )
@@ -82,6 +88,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
                 app.config[key] = raw
     else:
         app.config.from_mapping(test_config)
+    app.config.from_mapping({key: environment_setting(key, test_config) for key in ENVIRONMENT_KEYS})
     check_secrets(app.config)
     check_token_lifecycle(app.config)
     check_operations(app.config)
@@ -201,7 +208,7 @@ def check_token_lifecycle(config) -> None:
 
 def check_operations(config) -> None:
     """The log format, the metrics switch, and who may read /metrics (README "Operations")."""
-    config["OPENIM_LOG_FORMAT"] = log_format({"OPENIM_LOG_FORMAT": config.get("OPENIM_LOG_FORMAT")})
+    log_format({"OPENIM_LOG_FORMAT": config["OPENIM_LOG_FORMAT"]})
     config["OPENIM_METRICS"] = switch("OPENIM_METRICS", config.get("OPENIM_METRICS"))
     allowed = config.get("OPENIM_METRICS_ALLOW")
     if isinstance(allowed, str) or not isinstance(allowed, list):

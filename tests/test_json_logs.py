@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pytest
 
-from app import users
+from app import create_app, users
 from app.log_format import JsonHandler, json_formatter
 from tests.conftest import SECRET
 from tests.http.server import PROJECT_ROOT
@@ -183,3 +183,25 @@ def test_gunicorn_settings_change_nothing_when_read(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_the_format_and_the_metrics_switch_come_from_the_environment_only(tmp_path, monkeypatch):
+    """As gunicorn.conf.py sees them: instance/config.py and FLASK_… cannot make the app disagree with it."""
+    monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("FLASK_OPENIM_SECRET", SECRET)
+    monkeypatch.setenv("FLASK_OPENIM_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", "sqlite://")
+    monkeypatch.setenv("FLASK_OPENIM_LOG_FORMAT", "json")
+    (tmp_path / "config.py").write_text("OPENIM_METRICS = False\nOPENIM_LOG_FORMAT = 'json'\n")
+    app = create_app()
+    assert (app.config["OPENIM_LOG_FORMAT"], app.config["OPENIM_METRICS"]) == ("text", True)
+    monkeypatch.setenv("OPENIM_LOG_FORMAT", "json")
+    monkeypatch.setenv("OPENIM_METRICS", "off")
+    try:
+        app = create_app()
+        assert (app.config["OPENIM_LOG_FORMAT"], app.config["OPENIM_METRICS"]) == ("json", False)
+        assert [handler for handler in app.logger.handlers if isinstance(handler, JsonHandler)]
+        assert app.test_client().get("/metrics").status_code == 404
+    finally:
+        monkeypatch.delenv("OPENIM_LOG_FORMAT")
+        create_app()  # the "app" logger outlives the app: back to text
