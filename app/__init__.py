@@ -6,6 +6,7 @@ from flask.logging import default_handler
 
 from app import config, database
 from app.extensions import migrate
+from app.log_format import use_format
 from app.web.wire import GoJSONProvider
 
 
@@ -17,7 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=None,
     )
     app.json = GoJSONProvider(app)
-    configure_logging(app)
+    configure_logging(app, config.log_format(test_config))
     config.load_config(app, test_config)
     database.init_app(app)
     migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
@@ -27,13 +28,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def configure_logging(app: Flask) -> None:
+def configure_logging(app: Flask, log_format: str = "text") -> None:
     """INFO and up; under gunicorn, straight to its error log's handlers, at its level.
 
     Flask's default handler would reach the same place through each request's
-    `wsgi.errors`, looking the stream up again on every write.
+    `wsgi.errors`, looking the stream up again on every write. gunicorn's
+    handlers already write JSON when the format is json (app/log_format.py).
     """
     gunicorn_error_log = logging.getLogger("gunicorn.error")
+    use_format(app.logger, log_format, under_gunicorn=bool(gunicorn_error_log.handlers))
     if gunicorn_error_log.handlers:
         app.logger.removeHandler(default_handler)
         for handler in gunicorn_error_log.handlers:
@@ -44,7 +47,7 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.web import health, openapi
+    from app.web import health, metrics, openapi
     from app.web.dialects import V2, serve_dialect
     from app.web.v2 import auth, user
     from app.web import docs
@@ -55,13 +58,18 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)
+    if app.config["OPENIM_METRICS"]:
+        app.register_blueprint(metrics.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app.web import errors, request_log
+    from app.web import errors, metrics, operation_header, request_log
 
     errors.init_app(app)
     request_log.init_app(app)
+    operation_header.init_app(app)
+    if app.config["OPENIM_METRICS"]:
+        metrics.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -4,6 +4,7 @@ Also the first-run secret generation and the weak-secret check, so that the
 service never runs on a secret anybody else knows.
 """
 import fcntl
+import ipaddress
 import logging
 import os
 import secrets
@@ -35,11 +36,18 @@ DEFAULTS = {
     "SQLALCHEMY_ENGINE_OPTIONS": {},
     # OPTIONS would answer an empty HTML 200; without it, a 405 envelope (SPEC §1).
     "PROVIDE_AUTOMATIC_OPTIONS": False,
+    # Who may read GET /metrics: clients in these networks, or with this bearer token.
+    "OPENIM_METRICS_ALLOW": ["127.0.0.0/8", "::1/128"],
+    "OPENIM_METRICS_TOKEN": None,
 }
+
+# Read from the environment (not FLASK_*), because gunicorn.conf.py reads them too.
+ENVIRONMENT_KEYS = {"OPENIM_LOG_FORMAT": "text", "OPENIM_METRICS": "on"}
+LOG_FORMATS = ("text", "json")
 
 GENERATED_SECRETS = ("OPENIM_SECRET", "OPENIM_TOKEN_SECRET")
 # Secrets are strings even when they look like JSON numbers in the environment.
-STRING_KEYS = GENERATED_SECRETS + ("SQLALCHEMY_DATABASE_URI",)
+STRING_KEYS = GENERATED_SECRETS + ("SQLALCHEMY_DATABASE_URI", "OPENIM_METRICS_TOKEN")
 # OpenIM's published defaults: anyone who has read its docs knows them.
 KNOWN_SECRETS = frozenset({"tuoyun", "openIM123", "open_im_server", "openIM", "openim"})
 MIN_SECRET_LENGTH = 16
@@ -51,6 +59,21 @@ class ConfigError(RuntimeError):
 
 def instance_path() -> str:
     return os.environ.get("OPENIM_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+
+
+def environment_setting(key: str, test_config: dict | None):
+    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as gunicorn.conf.py sees it."""
+    if test_config is not None and key in test_config:
+        return test_config[key]
+    return os.environ.get(key, ENVIRONMENT_KEYS[key])
+
+
+def log_format(test_config: dict | None) -> str:
+    """OPENIM_LOG_FORMAT, `text` or `json`: known before the rest, so that loading the rest logs in it."""
+    value = environment_setting("OPENIM_LOG_FORMAT", test_config)
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"OPENIM_LOG_FORMAT is {value!r}; it must be one of: {', '.join(LOG_FORMATS)}.")
+    return value
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:
@@ -69,8 +92,10 @@ def load_config(app: Flask, test_config: dict | None) -> None:
                 app.config[key] = raw
     else:
         app.config.from_mapping(test_config)
+    app.config.from_mapping({key: environment_setting(key, test_config) for key in ENVIRONMENT_KEYS})
     check_secrets(app.config)
     check_token_lifecycle(app.config)
+    check_operations(app.config)
 
 
 def ensure_secrets(app: Flask) -> None:
@@ -130,10 +155,15 @@ FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 def allow_weak_secrets(value) -> bool:
     """The setting as a boolean; `FLASK_…=no` is a string, and must not count as true."""
+    return switch("OPENIM_ALLOW_WEAK_SECRETS", value)
+
+
+def switch(name: str, value) -> bool:
+    """A true/false setting, which the environment gives as a word."""
     if isinstance(value, str):
         word = value.strip().lower()
         if word not in TRUE_WORDS | FALSE_WORDS:
-            raise ConfigError(f"OPENIM_ALLOW_WEAK_SECRETS must be true or false, not {value!r}.")
+            raise ConfigError(f"{name} must be true or false, not {value!r}.")
         return word in TRUE_WORDS
     return bool(value)
 
@@ -182,3 +212,26 @@ def check_token_lifecycle(config) -> None:
     bound = config.get("OPENIM_MAX_TOKENS_PER_PLATFORM")
     if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
         raise ConfigError(f"OPENIM_MAX_TOKENS_PER_PLATFORM is {bound!r}; it must be a whole number of at least 1.")
+
+
+def check_operations(config) -> None:
+    """The log format, the metrics switch, and who may read /metrics (README "Operations")."""
+    log_format({"OPENIM_LOG_FORMAT": config["OPENIM_LOG_FORMAT"]})
+    config["OPENIM_METRICS"] = switch("OPENIM_METRICS", config.get("OPENIM_METRICS"))
+    allowed = config.get("OPENIM_METRICS_ALLOW")
+    if isinstance(allowed, str) or not isinstance(allowed, list):
+        raise ConfigError(
+            'OPENIM_METRICS_ALLOW must be a list of networks such as "10.0.0.0/8" (JSON in the environment).'
+        )
+    for network in allowed:
+        try:
+            ipaddress.ip_network(network)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"OPENIM_METRICS_ALLOW: {network!r} is not a network: {error}.") from None
+    token = config.get("OPENIM_METRICS_TOKEN")
+    if token in (None, ""):
+        config["OPENIM_METRICS_TOKEN"] = None
+    elif not isinstance(token, str) or weak_reason(token):
+        raise ConfigError(
+            f"OPENIM_METRICS_TOKEN must be a string of at least {MIN_SECRET_LENGTH} characters, or unset."
+        )

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from app import metrics
 from app import mysql_waits  # noqa: F401  (connections whose ping and handshake give up sooner)
 from app.extensions import db
 from app.sqlite_writes import SerializedWritesConnection
@@ -156,6 +157,7 @@ def retry_transient(operation: Callable[[], T]) -> T:
             db.session.rollback()
             if attempt == MAX_ATTEMPTS or not is_retryable(error):
                 raise
+            metrics.count_database_retry(mysql_error_code(error))
             logger.info(
                 "retrying after MySQL error %s (attempt %d, %s)",
                 mysql_error_code(error),

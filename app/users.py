@@ -8,7 +8,7 @@ from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from app import token_records
+from app import metrics, token_records
 from app.database import retry_transient, run_in_transaction
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
@@ -56,6 +56,7 @@ def issue_token(user_id: str, platform: int) -> IssuedToken:
     """
     issued = token_records.mint_app_token(user_id, platform)
     token_records.prune_if_due(run_in_transaction(lambda connection: token_records.record_token(connection, issued)))
+    metrics.count_token(platform)
     return issued
 
 
@@ -70,6 +71,8 @@ def register(profile: dict, operation_id: str) -> None:
         run_in_transaction(lambda connection: _insert(connection, profile, operation_id, now))
     except IntegrityError:
         _require_same_operation(profile["user_id"], operation_id)
+    else:
+        metrics.count_registration()
 
 
 def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> IssuedToken:
@@ -90,6 +93,8 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
         _require_same_operation(user_id, operation_id)
         return issue_token(user_id, platform)
     token_records.prune_if_due(recorded)
+    metrics.count_registration()
+    metrics.count_token(platform)
     return issued
 
 
@@ -158,7 +163,9 @@ def kick_user(user_id: str, platform: int | None = None) -> int:
     Returns how many token records were kicked.
     """
     get_user(user_id)
-    return token_records.kick_tokens(user_id, platform)
+    kicked = token_records.kick_tokens(user_id, platform)
+    metrics.count_kick(platform)
+    return kicked
 
 
 def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:

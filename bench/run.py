@@ -4,7 +4,8 @@ For each backend (SQLite; MariaDB when it answers at BENCH_DATABASE_URL), seed
 users, serve the service (wsgi:app) and its floor (bench/floor.py) with
 gunicorn.conf.py, and drive them in turn with wrk at 32 connections on 127.0.0.1:
 user_token, user_register (fresh userID per request) and a trivial request
-(an unknown route: a 404 through the app's error envelope). The full run also
+(an unknown route: a 404 through the app's error envelope); then user_token
+with Prometheus metrics on vs off (OPENIM_METRICS). The full run also
 measures token throughput with 1 000 000 vs 1 000 users and `flask users
 import` of 1 000 000 CSV rows vs raw executemany of the same rows (SQLite).
 Both measure the token records in-process (bench/records.py): parse_token,
@@ -270,6 +271,23 @@ class Bench:
             for server in servers.values():
                 server.stop()
 
+    def metrics_cost(self, users: int) -> dict:
+        """user_token with Prometheus metrics on (the default) vs OPENIM_METRICS=off, on one SQLite database."""
+        backend = Backend.sqlite(self.tmp / "metrics.db")
+        print(f"[metrics] seeding {users} users")
+        backend.recreate(self.env)
+        backend.insert_users(user_rows(users), batch=10000)
+        servers = {}
+        try:
+            for switch in ("on", "off"):
+                env = {**self.env, "FLASK_SQLALCHEMY_DATABASE_URI": backend.url, "OPENIM_METRICS": switch}
+                servers[switch] = Server("wsgi:app", env, f"metrics-{switch}")
+                check_answer(servers[switch], users, self.secret)
+            return self.compare(servers, "token", {"on": users, "off": users}, "metrics")
+        finally:
+            for server in servers.values():
+                server.stop()
+
     def scale(self) -> dict:
         """user_token throughput with 1 000 000 users vs 1 000 (SQLite, raw-seeded)."""
         servers, sizes = {}, {1000: 1000, 1_000_000: 1_000_000}
@@ -390,7 +408,9 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def report(bench: Bench, backends: dict, scale: dict | None, imports: dict | None, token_records: dict) -> str:
+def report(
+    bench: Bench, backends: dict, scale: dict | None, imports: dict | None, token_records: dict, metrics: dict
+) -> str:
     m = machine()
     workers = os.environ.get("OPENIM_WORKERS", f"{2 * os.cpu_count() + 1} (gunicorn.conf.py default)")
     lines = [
@@ -439,6 +459,14 @@ def report(bench: Bench, backends: dict, scale: dict | None, imports: dict | Non
                   f"{i['import_s']:.1f} | {i['import_rps']:.0f} | {i['peak_mb']:.0f} MB |",
                   "", f"import / raw: {100 * i['import_rps'] / i['raw_rps']:.0f} %", ""]
     lines += records.report(token_records)
+    on, off = metrics["on"], metrics["off"]
+    lines += ["## user_token with metrics on vs off (SQLite)", "",
+              "Prometheus metrics (GET /metrics, README \"Operations\") are on by default, in every run above; "
+              "here the same database is served by one instance with them and one with `OPENIM_METRICS=off`.", "",
+              "| metrics | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
+              for name, r in metrics.items()]
+    lines += ["", f"on / off: {100 * on['rps'] / off['rps']:.0f} %", ""]
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for name, (_, results) in backends.items():
         s, f = results[("service", "token")], results[("floor", "token")]
@@ -449,6 +477,9 @@ def report(bench: Bench, backends: dict, scale: dict | None, imports: dict | Non
                      f"{verdict(ratio >= 0.5 and s['p99_ms'] <= 20 and s['errors'] == 0)} |")
         lines.append(f"| {name}: user_register ≥ 40 % of floor | {100 * ratio_r:.0f} % ({r['errors']} errors) | "
                      f"{verdict(ratio_r >= 0.4 and r['errors'] == 0)} |")
+    ratio = on["rps"] / off["rps"]
+    lines.append(f"| metrics cost < 5 % of user_token throughput | on / off {100 * ratio:.0f} % | "
+                 f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |")
     if scale:
         ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
         lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {100 * ratio:.0f} % | {verdict(ratio >= 0.9)} |")
@@ -500,6 +531,7 @@ def main() -> None:
         mysql_url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_MYSQL_URL
         if not args.quick and mysql_answers(mysql_url):
             backends["MariaDB"] = (users, bench.endpoints(Backend("MariaDB", mysql_url), users))
+        metrics = bench.metrics_cost(users)
         scale = imports = None
         if not args.quick:
             scale = bench.scale()
@@ -508,13 +540,14 @@ def main() -> None:
         token_records = {"SQLite": records.measure(None, 20_000 if args.quick else 1_000_000)}
         if "MariaDB" in backends:
             token_records["MariaDB"] = records.measure(mysql_url, 200_000)
-        text = report(bench, backends, scale, imports, token_records)
+        text = report(bench, backends, scale, imports, token_records, metrics)
         target = OUT / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md"
         text += kept_notes(ROOT / "BENCHMARKS.md")
         target.write_text(text)
         print(text)
         print(f"written to {target}")
         errors = sum(r["errors"] for _, results in backends.values() for r in results.values())
+        errors += sum(r["errors"] for r in metrics.values())
         if args.quick and errors:
             sys.exit(f"smoke failed: {errors} errors (non-2xx or socket) under load")
     finally:

@@ -53,3 +53,14 @@ def test_config_and_schemas_do_not_load_tokens_or_storage(module):
 def test_errors_carry_no_http():
     source = (APP / "errors.py").read_text()
     assert "err_code" not in source and "http_status" not in source
+
+
+def test_the_rules_counters_know_nothing_of_flask_nor_load_prometheus_on_import():
+    imports = imported_modules("app.metrics")
+    assert not {name for name in imports if name.split(".")[0] in ("flask", "werkzeug")}
+    assert not {name for name in imports if name.startswith("app.web")}
+    # gunicorn's master imports the app package before it sets PROMETHEUS_MULTIPROC_DIR.
+    tree = ast.parse((APP / "metrics.py").read_text())
+    top_level = {alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    top_level |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {name for name in top_level if name.startswith("prometheus_client")}

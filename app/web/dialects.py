@@ -36,3 +36,8 @@ def dialect_of_request() -> Dialect:
             g.dialect = dialect.name
             return dialect
     return V2
+
+
+def dialect_name() -> str:
+    """The name of the dialect that answered (or answers) this request, for its log line and metrics."""
+    return g.get("dialect") or dialect_of_request().name

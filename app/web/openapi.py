@@ -206,14 +206,16 @@ def operation(route: RouteDoc, endpoint: str) -> dict:
         )
     if route.enveloped:
         success = {"description": "Success: errCode 0.", "content": json_content(success_envelope(route.data))}
-    else:
+    elif route.media_type == "application/json":
         success = {"description": "A JSON document.", "content": json_content({"type": "object"})}
+    else:
+        success = {"description": "A text document.", "content": {route.media_type: {"schema": {"type": "string"}}}}
     result = {
         "operationId": endpoint.replace(".", "_"),
         "summary": route.summary,
         "description": route.description + (CALLER_NOTE if route.token_header == "optional" else ""),
         "parameters": parameters,
-        "responses": {"200": success, **(error_responses(route) if route.enveloped else {})},
+        "responses": {"200": success, **(error_responses(route) if route.enveloped or route.errors else {})},
     }
     if route.request is not None:
         result["requestBody"] = {

@@ -36,6 +36,8 @@ class RouteDoc:
     enveloped: bool = True
     # JSON Schema keywords for the body that the marshmallow fields cannot carry.
     body_rules: dict | None = None
+    # What a success answers when it is not the envelope: a JSON document, or text (GET /metrics).
+    media_type: str = "application/json"
 
 
 def documented(
@@ -47,6 +49,7 @@ def documented(
     token_header: Literal["required", "optional"] | None = None,
     enveloped: bool = True,
     body_rules: dict | None = None,
+    media_type: str = "application/json",
 ) -> Callable:
     """Attach a RouteDoc to a view; its docstring becomes the description. Put it under the route decorator."""
 
@@ -60,6 +63,7 @@ def documented(
             token_header,
             enveloped,
             body_rules,
+            media_type,
         )
         return view
 

@@ -259,3 +259,20 @@ def log_since(server, offset: int) -> str:
 
 def log_size(server) -> int:
     return server.log_path.stat().st_size
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The children of gunicorn's master, from /proc."""
+    children = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                # pid (comm) state ppid …; comm may hold spaces and parentheses.
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == master_pid:
+            children.add(int(entry))
+    return children

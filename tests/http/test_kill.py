@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from app.models import TokenRecord, User
 from tests.helpers import SECRET
-from tests.http.server import PROJECT_ROOT, REQUEST_TIMEOUT_SECONDS, VENV_BIN, Server
+from tests.http.server import PROJECT_ROOT, REQUEST_TIMEOUT_SECONDS, VENV_BIN, Server, worker_pids
 
 pytestmark = pytest.mark.http
 
@@ -69,23 +69,6 @@ def wire(user_id: str) -> dict:
         "ex": fields["ex"],
         "operationID": uuid.uuid4().hex,
     }
-
-
-def worker_pids(master_pid: int) -> set[int]:
-    """The children of gunicorn's master, from /proc."""
-    children = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                # pid (comm) state ppid …; comm may hold spaces and parentheses.
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:
-            continue  # exited meanwhile
-        if int(fields[1]) == master_pid:
-            children.add(int(entry))
-    return children
 
 
 def stored_users(engine, prefix: str) -> dict[str, dict]:
@@ -133,7 +116,12 @@ def test_a_worker_killed_mid_burst_loses_nothing_answered(start_server, http_dat
         with lock:
             return len(outcomes)
 
+    # The server answers once one worker has booted; on a loaded machine the others may still be on their way.
+    boot_deadline = time.monotonic() + 10
     before = worker_pids(master)
+    while len(before) < 4 and time.monotonic() < boot_deadline:
+        time.sleep(0.05)
+        before = worker_pids(master)
     assert len(before) == 4, before
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:

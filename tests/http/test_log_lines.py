@@ -4,12 +4,20 @@ import uuid
 
 import pytest
 
-from tests.http.server import connect, log_since, log_size, read_answer
+from tests.http.server import Servers, connect, log_since, log_size, read_answer
 
 pytestmark = pytest.mark.http
 
 # %0A, %0D, U+0085, U+2028, U+2029, ESC, U+009B, each percent-encoded in the path.
 HOSTILE_PATH = "/x%0Aforged%0D%C2%85%E2%80%A8%E2%80%A9%1B%5B31m%C2%9B-"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, http_database_url):
+    """gunicorn with its access log on (OPENIM_ACCESS_LOG), which is off by default."""
+    servers = Servers(tmp_path_factory)
+    yield servers.start(http_database_url, workers=2, extra_env={"OPENIM_ACCESS_LOG": "on"})
+    servers.stop_all()
 
 
 def test_a_hostile_path_splits_no_log_line(server):

@@ -119,7 +119,8 @@ def backend(tmp_path_factory, http_database_url):
     yield servers.start(
         http_database_url,
         workers=WORKERS,
-        extra_env={"GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_LOG_FORMAT}'"},
+        # Its access log (off by default) shows the client address gunicorn took.
+        extra_env={"GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_LOG_FORMAT}'", "OPENIM_ACCESS_LOG": "on"},
     )
     servers.stop_all()
 

@@ -1,0 +1,47 @@
+"""OPENIM_LOG_FORMAT: the readable line (text, the default) or one JSON object per record (json).
+
+The JSON objects carry time (ISO 8601, UTC), level, logger, pid and message,
+plus whatever fields a record was given (`extra=`): the request log adds
+operationID, route, dialect, errCode, status and duration_ms. JSON
+serialization escapes control characters (and here all of non-ASCII), so
+no value can break a line or forge one.
+"""
+import logging
+
+from flask.logging import default_handler, wsgi_errors_stream
+from pythonjsonlogger.json import JsonFormatter
+
+
+def json_formatter() -> logging.Formatter:
+    """The app's JSON objects; gunicorn.conf.py builds gunicorn's alike (tests/test_json_logs.py holds them equal)."""
+    return JsonFormatter(
+        "{levelname}{name}{process}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
+        # Everything beyond ASCII as \u escapes: U+2028 or NEL would end a line for some readers.
+        json_ensure_ascii=True,
+    )
+
+
+class JsonHandler(logging.StreamHandler):
+    """The app's handler outside gunicorn (flask run, the CLI, tests) under OPENIM_LOG_FORMAT=json."""
+
+    def __init__(self):
+        super().__init__(wsgi_errors_stream)
+        self.setFormatter(json_formatter())
+
+
+def use_format(logger: logging.Logger, log_format: str, under_gunicorn: bool) -> None:
+    """Give the app's logger a JSON handler outside gunicorn when asked; take it away when not.
+
+    The "app" logger outlives each app (tests build many), hence the clean-up.
+    """
+    earlier = [handler for handler in logger.handlers if isinstance(handler, JsonHandler)]
+    for handler in earlier:
+        logger.removeHandler(handler)
+    if log_format == "json" and not under_gunicorn:
+        logger.removeHandler(default_handler)
+        logger.addHandler(JsonHandler())
+    elif earlier and not under_gunicorn:
+        logger.addHandler(default_handler)

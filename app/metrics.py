@@ -1,0 +1,72 @@
+"""What the rules did, counted for Prometheus: prometheus_client objects only, no Flask, no HTTP.
+
+Each rule counts in one line (`metrics.count_token(platform)`). Under gunicorn,
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR in the master's on_starting,
+so prometheus_client keeps each worker's values in a file of that directory
+and GET /metrics sums them (app/web/metrics.py); elsewhere (flask run, the
+CLI, the tests) they live in the process's default registry.
+
+prometheus_client picks that mode when it is first imported, so it is
+imported here on the first count, in a worker, never when the app package is
+merely imported: the gunicorn master imports app.cpus and the access logger
+before on_starting runs.
+"""
+from functools import cache
+
+from app.openim import PLATFORM_NAMES
+
+
+@cache
+def counters() -> dict:
+    from prometheus_client import Counter
+
+    return {
+        "tokens_issued": Counter(
+            "openim_tokens_issued",
+            "Tokens issued and recorded (user_register, user_token, flask users token), by platform.",
+            ["platform"],
+        ),
+        "registrations": Counter(
+            "openim_registrations",
+            "Users registered (user_register, flask users create); a retried registration is not counted again.",
+        ),
+        "kicks": Counter(
+            "openim_kicks",
+            "Kicks of a registered user's tokens (force_logout, flask users kick), by platform or 'all'.",
+            ["platform"],
+        ),
+        "database_retries": Counter(
+            "openim_database_retries",
+            "Units of work run again after a transient MySQL error, by its error code.",
+            ["error"],
+        ),
+    }
+
+
+def platform_label(platform: int | None) -> str:
+    if platform is None:
+        return "all"
+    return PLATFORM_NAMES.get(platform, str(platform))
+
+
+# labels() takes a lock and builds its key on every call; the children are few and live as long as
+# the process, so each is looked up once (a hot path counts on every request).
+@cache
+def _tokens_issued_on(platform: int):
+    return counters()["tokens_issued"].labels(platform_label(platform))
+
+
+def count_token(platform: int) -> None:
+    _tokens_issued_on(platform).inc()
+
+
+def count_registration() -> None:
+    counters()["registrations"].inc()
+
+
+def count_kick(platform: int | None) -> None:
+    counters()["kicks"].labels(platform_label(platform)).inc()
+
+
+def count_database_retry(error_code: int | None) -> None:
+    counters()["database_retries"].labels(str(error_code)).inc()

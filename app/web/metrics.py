@@ -1,0 +1,120 @@
+"""GET /metrics in Prometheus' text format, and the counting of every request.
+
+Requests are counted by route (the URL rule, so that unknown URLs cannot grow
+the label set), dialect and errCode, with a latency histogram by route, and
+the 503s apart; the rules' own counters are in app/metrics.py. Under gunicorn
+each worker writes its values to a file of PROMETHEUS_MULTIPROC_DIR
+(gunicorn.conf.py makes and empties it at start) and a scrape sums the files
+of all workers, those of dead workers included, so totals never go back.
+
+Who may read: clients whose address is in OPENIM_METRICS_ALLOW (loopback by
+default), or any client with `Authorization: Bearer <OPENIM_METRICS_TOKEN>`;
+anyone else gets 403 / 801 in the v2 envelope. The address is the TCP peer's:
+behind a proxy, that is the proxy (README "Operations").
+"""
+import hmac
+import ipaddress
+import os
+from functools import lru_cache
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+from app.errors import NoPermission
+from app.metrics import counters as rule_counters
+from app.web import request_log
+from app.web.dialects import dialect_name
+from app.web.route_docs import documented
+
+bp = Blueprint("metrics", __name__)
+
+# The route label of a URL that matched no route (404, and 405 before routing found a method).
+UNMATCHED = "<unmatched>"
+# From 1 ms: a user_token takes a few.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+requests_total = Counter(
+    "openim_http_requests", "Requests answered, by route, dialect and errCode ('-' for an answer without one).",
+    ["route", "dialect", "err_code"],
+)
+request_duration = Histogram(
+    "openim_http_request_duration_seconds", "Time from the request to its answer, by route.", ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+unavailable_total = Counter(
+    "openim_http_unavailable", "503 answers (the database unreachable or failing), by route.", ["route"]
+)
+
+
+# labels() takes a lock and builds its key on every call: each child is looked up once. The label
+# values are bounded (routes, dialects, errCodes), so the caches are too.
+@lru_cache(maxsize=4096)
+def _requests_with(route: str, dialect: str, err_code) -> Counter:
+    return requests_total.labels(route, dialect, "-" if err_code is None else str(err_code))
+
+
+@lru_cache(maxsize=256)
+def _duration_of(route: str) -> Histogram:
+    return request_duration.labels(route)
+
+
+def count_request(response):
+    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    _requests_with(route, dialect_name(), g.get("err_code")).inc()
+    _duration_of(route).observe(request_log.elapsed_seconds())
+    if response.status_code == 503:
+        unavailable_total.labels(route).inc()
+    return response
+
+
+@lru_cache(maxsize=8)
+def networks(allowed: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(network) for network in allowed)
+
+
+def may_read_metrics(remote_addr: str | None, authorization: str | None, allowed: list[str], token: str | None) -> bool:
+    """The access rule of GET /metrics: the bearer token, when one is configured and sent, or the address."""
+    if token and authorization:
+        scheme, _, sent = authorization.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(remote_addr or "")
+    except ValueError:  # a UNIX socket has no address
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks(tuple(allowed)))
+
+
+def registry() -> CollectorRegistry:
+    """All workers' values under gunicorn; this process's alone elsewhere."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    collecting = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collecting)
+    return collecting
+
+
+@bp.get("/metrics")
+@documented("Prometheus metrics", errors=(NoPermission,), enveloped=False, media_type="text/plain")
+def metrics():
+    """The service's counters in Prometheus' text format: requests by route, dialect and errCode, their latency,
+    tokens issued by platform, registrations, kicks, database retries and 503s, summed over every worker.
+    Readable from OPENIM_METRICS_ALLOW's networks (loopback by default) or with `Authorization: Bearer
+    <OPENIM_METRICS_TOKEN>`; anyone else gets 403 / 801."""
+    config = current_app.config
+    if not may_read_metrics(
+        request.remote_addr,
+        request.headers.get("Authorization"),
+        config["OPENIM_METRICS_ALLOW"],
+        config["OPENIM_METRICS_TOKEN"],
+    ):
+        raise NoPermission()
+    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    rule_counters()  # registered from the start, so /metrics lists them before their first count
+    app.after_request(count_request)
