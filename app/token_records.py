@@ -14,9 +14,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.database import mysql_error_code, retry_transient, run_in_transaction
-from app.errors import TokenKicked, TokenMalformed, TokenUnknown
+from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded
 from app.extensions import db
-from app.jwt_tokens import IssuedToken, mint_token, token_digest, verify_token
+from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.models import TokenRecord, TokenStatus
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,12 @@ def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     """mint_token with the app's key, lifetime and clock."""
     config = current_app.config
     return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
+
+
+def mint_app_v3_token(user_id: str, platform: int) -> IssuedToken:
+    """mint_v3_token with the app's key, lifetime and clock."""
+    config = current_app.config
+    return mint_v3_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
 
 
 def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:
@@ -179,24 +185,40 @@ class TokenOwner:
     expires_at: int
 
 
-def parse_token(token: str | None) -> TokenOwner:
-    """Whose a live token is: verified with the current or a previous key, recorded, not kicked.
+def _verification_keys() -> list[str]:
+    config = current_app.config
+    return [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
 
-    Raises in SPEC §9's order: the errors of verify_token, then TokenUnknown
-    (never issued here) and TokenKicked.
+
+def parse_token(token: str | None) -> TokenOwner:
+    """Whose a live OpenIM v2 token is: verified with the current or a previous key, recorded, not kicked.
+
+    Raises in SPEC §9's order: the errors of verify_token, then
+    TokenNotRecorded (never issued here) and TokenKicked.
     """
     if not token:
         raise TokenMalformed()
-    config = current_app.config
-    keys = [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
-    claims = verify_token(token, keys, app_now())
+    claims = verify_token(token, _verification_keys(), app_now())
+    return recorded_owner(token, claims["UID"], claims["exp"])
+
+
+def parse_v3_token(token: str | None) -> TokenOwner:
+    """parse_token for an OpenIM v3 token (SPEC §12): the same keys, the same record check."""
+    if not token:
+        raise TokenMalformed()
+    claims = verify_v3_token(token, _verification_keys(), app_now())
+    return recorded_owner(token, claims["UserID"], claims["exp"])
+
+
+def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
+    """The owner of a verified token, by its record: TokenNotRecorded or TokenKicked when it has none live."""
     records = db.session.execute(
         select(TokenRecord.platform, TokenRecord.status).where(TokenRecord.token_hash == token_digest(token))
     ).all()
     if not records:
-        raise TokenUnknown()
+        raise TokenNotRecorded()
     # A token issued again after a kick (byte-identical, same second) has a
     # normal record besides the kicked one, and is valid.
     if all(record.status is TokenStatus.kicked for record in records):
         raise TokenKicked()
-    return TokenOwner(claims["UID"], records[0].platform, claims["exp"])
+    return TokenOwner(user_id, records[0].platform, expires_at)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from app.web.v2 import errors as v2_errors
+from app.web.v3 import errors as v3_errors
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class Dialect:
 
 
 V2 = Dialect("v2", v2_errors.answer_failure, v2_errors.answer_http_error, v2_errors.answer_unexpected)
+V3 = Dialect("v3", v3_errors.answer_failure, v3_errors.answer_http_error, v3_errors.answer_unexpected)
+# Where each dialect is served besides the root: a v3 client is given http://HOST:10000/v3.
+V3_PREFIX = "/v3"
 
 
 def serve_dialect(app: Flask, prefix: str, dialect: Dialect) -> None:
