@@ -58,6 +58,7 @@ def register_blueprints(app: Flask, root_dialect: str) -> None:
         app.register_blueprint(user.bp)
         serve_dialect(app, "", V2)
         app.register_blueprint(v3_routes.bp, url_prefix=V3_PREFIX)
+        app.register_blueprint(openapi.bp, url_prefix=V3_PREFIX, name="v3_openapi")
         serve_dialect(app, V3_PREFIX, V3)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

@@ -34,9 +34,14 @@ def serve_dialect(app: Flask, prefix: str, dialect: Dialect) -> None:
     served.sort(key=lambda entry: len(entry[0]), reverse=True)
 
 
-def dialect_of_request() -> Dialect:
-    for prefix, dialect in current_app.extensions.get("openim_dialects", ()):
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            g.dialect = dialect.name
+def dialect_of_path(app: Flask, path: str) -> Dialect:
+    for prefix, dialect in app.extensions.get("openim_dialects", ()):
+        if path == prefix or path.startswith(prefix + "/"):
             return dialect
     return V2
+
+
+def dialect_of_request() -> Dialect:
+    dialect = dialect_of_path(current_app, request.path)
+    g.dialect = dialect.name
+    return dialect
