@@ -7,6 +7,7 @@ and brought down at the end; a cluster that `status` shows up already is
 reused and left running. Only ports 3311-3313 are touched, never a MariaDB
 on 3306.
 """
+import json
 import os
 import subprocess
 import time
@@ -28,6 +29,8 @@ CLUSTER_SCRIPT = Path(
 NODES = (1, 2, 3)
 DATABASE = "openim_galera"
 WORKERS_PER_INSTANCE = 2
+# OPENIM_MANAGER_UIDS of every instance: the v3 tests' admin (test_5_v3.py).
+ADMIN = "galeraAdmin"
 
 # Filled by the tests, printed at the end of the run (retry counts, stall times).
 REPORT: list[str] = []
@@ -147,7 +150,12 @@ def instances(galera_database, tmp_path_factory) -> list[Server]:
     servers = Servers(tmp_path_factory)
     try:
         yield [
-            servers.start(node_url(node), workers=WORKERS_PER_INSTANCE, upgrade=node == 1)
+            servers.start(
+                node_url(node),
+                workers=WORKERS_PER_INSTANCE,
+                upgrade=node == 1,
+                extra_env={"FLASK_OPENIM_MANAGER_UIDS": json.dumps([ADMIN])},
+            )
             for node in NODES
         ]
     finally:
