@@ -39,6 +39,13 @@ def test_the_operation_id_header_is_required_everywhere(v3_client, admin, route)
     assert answer == {"errCode": 1001, "errMsg": "ArgsError", "errDlt": "header must have operationID"}
 
 
+def test_an_operation_id_over_64_characters_is_1001_and_nothing_is_stored(v3_app, v3_client, admin):
+    users = [{"userID": "alice", "nickname": "n"}]
+    answer = call(v3_client, "/user/user_register", {"users": users}, token=admin, operation_id="o" * 65)
+    assert answer["errCode"] == 1001 and "operationID" in answer["errDlt"]
+    assert call(v3_client, "/user/user_register", {"users": users}, token=admin, operation_id="o" * 64)["errCode"] == 0
+
+
 @pytest.mark.parametrize("route", V3_ROUTES)
 def test_the_token_header_is_required_but_on_get_admin_token_and_parse_token(v3_client, route):
     answer = call(v3_client, route.removeprefix("/v3"), {})

@@ -60,5 +60,5 @@ OPERATION_ID_HEADER = {
     "required": True,
     "description": "The caller's trace id, on every request; a batch user_register retried with the"
     " same one succeeds again.",
-    "schema": {"type": "string", "minLength": 1},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
 }

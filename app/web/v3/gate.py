@@ -14,12 +14,18 @@ from app.token_records import TokenOwner
 bp = Blueprint("v3", __name__)
 
 WITHOUT_TOKEN = {"v3.auth.get_admin_token", "v3.auth.parse_token"}
+# As v2's body field: users keep the operationID that created them (the retry rule).
+MAX_OPERATION_ID_LENGTH = 64
 
 
 @bp.before_request
 def check_headers() -> None:
-    if not request.headers.get("operationID"):
+    operation_id = request.headers.get("operationID")
+    if not operation_id:
         raise InvalidInput("header must have operationID", fields={"operationID": ["Missing header."]})
+    if len(operation_id) > MAX_OPERATION_ID_LENGTH:
+        message = f"Longer than {MAX_OPERATION_ID_LENGTH} characters."
+        raise InvalidInput(f"header operationID: {message}", fields={"operationID": [message]})
     if request.endpoint in WITHOUT_TOKEN:
         return
     token = request.headers.get("token")
