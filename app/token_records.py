@@ -48,6 +48,9 @@ _select_expired = (
     select(_records.c.id).where(_records.c.expires_at <= bindparam("cutoff")).limit(bindparam("limit"))
 )
 _delete_records = delete(_records).where(_records.c.id.in_(bindparam("ids", expanding=True)))
+_select_record_states = select(_records.c.platform, _records.c.status).where(
+    _records.c.token_hash == bindparam("token_hash")
+)
 
 
 def app_now() -> int:
@@ -211,10 +214,14 @@ def parse_v3_token(token: str | None) -> TokenOwner:
 
 
 def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
-    """The owner of a verified token, by its record: TokenNotRecorded or TokenKicked when it has none live."""
-    records = db.session.execute(
-        select(TokenRecord.platform, TokenRecord.status).where(TokenRecord.token_hash == token_digest(token))
-    ).all()
+    """The owner of a verified token, by its record: TokenNotRecorded or TokenKicked when it has none live.
+
+    A prepared Core read on a pooled connection of its own: no ORM on the
+    path every authenticated request takes, and no Session snapshot older
+    than a kick.
+    """
+    with db.engine.connect() as connection:
+        records = connection.execute(_select_record_states, {"token_hash": token_digest(token)}).all()
     if not records:
         raise TokenNotRecorded()
     # A token issued again after a kick (byte-identical, same second) has a
