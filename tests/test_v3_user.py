@@ -273,3 +273,17 @@ def test_the_secret_is_no_admin_credential_in_v3(v3_client):
     answer = call(v3_client, "/user/get_all_users_uid", {"secret": SECRET, "pagination": {"pageNumber": 1, "showNumber": 1}})
     assert answer["errCode"] == 1001 and answer["errDlt"] == "header must have token"
 
+
+
+def test_create_time_is_the_servers_not_the_callers(v3_app, v3_client, admin):
+    register_batch(v3_client, admin, [{"userID": "alice", "nickname": "A", "createTime": 5}])
+    assert stored(v3_app, "alice").created_at.year >= 2024
+
+
+def test_bodies_are_json_whatever_the_content_type(v3_app, v3_client, admin):
+    response = v3_client.post(
+        "/v3/user/user_register",
+        data=b'{"users": [{"userID": "alice", "nickname": "A"}]}',
+        headers={"operationID": "o", "token": admin, "Content-Type": "text/plain"},
+    )
+    assert response.json["errCode"] == 0 and stored_ids(v3_app) == ["alice"]
