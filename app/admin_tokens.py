@@ -5,6 +5,7 @@ alone, as in OpenIM v3, which creates its admins at start-up: an admin need
 not be registered here. Every token is recorded like a v2 one, so kicks,
 multi-login and pruning apply to both dialects alike.
 """
+
 from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection

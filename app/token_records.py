@@ -67,7 +67,8 @@ def mint_app_token(user_id: str, platform: int) -> IssuedToken:
 def mint_app_v3_token(user_id: str, platform: int) -> IssuedToken:
     """mint_v3_token with the app's key, lifetime and clock."""
     config = current_app.config
-    return mint_v3_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
+    key, days = config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"]
+    return mint_v3_token(user_id, platform, key, days, app_now())
 
 
 def record_token(connection: Connection, issued: IssuedToken) -> RecordedToken:

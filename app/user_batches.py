@@ -4,6 +4,7 @@ A batch stores every user or none of them. A userID that exists makes the
 whole batch AlreadyRegistered, unless every user of the batch was created by
 this same operationID: that is the caller retrying a batch that was stored.
 """
+
 from collections import Counter
 
 from sqlalchemy import insert, select
@@ -32,7 +33,9 @@ def register_batch(profiles: list[dict], operation_id: str) -> None:
     user_ids = [profile["user_id"] for profile in profiles]
     repeated = [user_id for user_id, count in Counter(user_ids).items() if count > 1]
     if repeated:
-        raise InvalidInput("users: a userID appears more than once", fields={"users": ["A userID appears more than once."]})
+        raise InvalidInput(
+            "users: a userID appears more than once", fields={"users": ["A userID appears more than once."]}
+        )
     rows = [{**_OPTIONAL_DEFAULTS, **profile, "operation_id": operation_id} for profile in profiles]
     try:
         run_in_transaction(lambda connection: connection.execute(insert(_users), rows))

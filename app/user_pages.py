@@ -1,4 +1,5 @@
 """Users a page at a time, with the total (OpenIM v3's get_users and get_all_users_uid, SPEC §12)."""
+
 from dataclasses import dataclass
 
 from sqlalchemy import func, select

@@ -1,21 +1,10 @@
 """/v3/auth/* (SPEC §12): admin tokens, user tokens an admin asks for, parse_token, force_logout."""
+
 import pytest
 
 from app.jwt_tokens import mint_v3_token
 from tests.conftest import FIXED_NOW, SECRET, TOKEN_SECRET
-from tests.v3_calls import (  # noqa: F401 (fixtures)
-    ADMIN,
-    V3_CONFIG,
-    admin,
-    admin_token,
-    call,
-    code,
-    parse,
-    register_users,
-    user_token,
-    v3_app,
-    v3_client,
-)
+from tests.v3_calls import ADMIN, V3_CONFIG, admin_token, call, code, parse, register_users, user_token
 
 
 def get_user_token(client, token, user_id, platform=1):

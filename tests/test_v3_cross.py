@@ -1,12 +1,22 @@
 """One service, two dialects (SPEC §12): the same users and the same token records."""
+
 from tests.conftest import SECRET
 from tests.test_parse_token import parse_code
-from tests.v3_calls import admin, call, code, parse, register_users, user_token, v3_app, v3_client  # noqa: F401
+from tests.v3_calls import call, code, parse, register_users, user_token
 
 
 def v2_register(client, user_id: str) -> str:
-    body = {"secret": SECRET, "platform": 1, "userID": user_id, "nickname": f"v2-{user_id}", "operationID": "v2-op",
-            "gender": 1, "phoneNumber": "123", "email": "e@x", "birth": 7}
+    body = {
+        "secret": SECRET,
+        "platform": 1,
+        "userID": user_id,
+        "nickname": f"v2-{user_id}",
+        "operationID": "v2-op",
+        "gender": 1,
+        "phoneNumber": "123",
+        "email": "e@x",
+        "birth": 7,
+    }
     answer = client.post("/auth/user_register", json=body).json
     assert answer["errCode"] == 0, answer
     return answer["data"]["token"]
@@ -48,7 +58,9 @@ def test_each_dialect_refuses_the_others_token(v3_client, admin):
     assert parse_code(v3_client, v3) == 705
     # Nor does a v2 token open the v3 routes, or a v3 token the v2 ones.
     assert code(call(v3_client, "/user/get_users_info", {"userIDs": ["alice"]}, token=v2)) == 1505
-    v2_route = v3_client.post("/user/get_users_info", json={"userIDList": ["alice"], "operationID": "o"}, headers={"token": v3})
+    v2_route = v3_client.post(
+        "/user/get_users_info", json={"userIDList": ["alice"], "operationID": "o"}, headers={"token": v3}
+    )
     assert v2_route.json["errCode"] == 705
 
 

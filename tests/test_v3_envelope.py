@@ -1,4 +1,5 @@
 """v3's envelope and headers (SPEC §12): errCode/errMsg/errDlt, HTTP 200, omitempty, 404/405/413/503, app_v3."""
+
 import importlib
 
 import pytest
@@ -7,12 +8,10 @@ from sqlalchemy.exc import OperationalError
 from app import create_app
 from app.web.v3.errors import omit_zero_values
 from tests.conftest import SECRET, base_config
-from tests.v3_calls import ADMIN, V3_CONFIG, admin, call, v3_app, v3_client  # noqa: F401 (fixtures)
+from tests.v3_calls import ADMIN, V3_CONFIG, call
 
 V3_ROUTES = sorted(
-    rule.rule
-    for rule in create_app(base_config("sqlite://")).url_map.iter_rules()
-    if rule.endpoint.startswith("v3.")
+    rule.rule for rule in create_app(base_config("sqlite://")).url_map.iter_rules() if rule.endpoint.startswith("v3.")
 )
 WITHOUT_TOKEN = {"/v3/auth/get_admin_token", "/v3/auth/parse_token"}
 
@@ -70,13 +69,14 @@ def test_a_body_that_is_not_a_json_object_is_1001_with_http_200(v3_client, body)
 
 def test_route_level_failures_keep_their_http_status_in_v3s_envelope(v3_client):
     unknown = v3_client.post("/v3/auth/nope", json={}, headers={"operationID": "o"})
-    assert (unknown.status_code, unknown.json) == (404, {"errCode": 404, "errMsg": "NotFoundError", "errDlt": "unknown route"})
+    assert (unknown.status_code, unknown.json) == (
+        404,
+        {"errCode": 404, "errMsg": "NotFoundError", "errDlt": "unknown route"},
+    )
     wrong_method = v3_client.get("/v3/auth/parse_token")
     assert (wrong_method.status_code, wrong_method.json["errCode"]) == (405, 405)
     assert "POST" in wrong_method.headers["Allow"]
-    too_large = v3_client.post(
-        "/v3/auth/parse_token", data=b"{" + b" " * 70000 + b"}", headers={"operationID": "o"}
-    )
+    too_large = v3_client.post("/v3/auth/parse_token", data=b"{" + b" " * 70000 + b"}", headers={"operationID": "o"})
     assert (too_large.status_code, too_large.json["errCode"], too_large.json["errMsg"]) == (413, 1001, "ArgsError")
 
 

@@ -3,6 +3,7 @@
 As tests/test_fuzz.py does for v2, and with its FUZZ_EXAMPLES knob; fewer
 examples by default, so that `make test` stays quick.
 """
+
 import os
 
 import pytest
@@ -86,16 +87,40 @@ property_settings = settings(
 )
 values_with_ids = st.recursive(
     st.sampled_from([SECRET, ADMIN, USER, 0, 1, 10, 11]) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(
-        ["users", "userID", "nickname", "pagination", "pageNumber", "showNumber", "userInfo", "token", "platformID",
-         "checkUserIDs", "userIDs", "secret", "appMangerLevel", "globalRecvMsgOpt", "nickName"]), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "users",
+                    "userID",
+                    "nickname",
+                    "pagination",
+                    "pageNumber",
+                    "showNumber",
+                    "userInfo",
+                    "token",
+                    "platformID",
+                    "checkUserIDs",
+                    "userIDs",
+                    "secret",
+                    "appMangerLevel",
+                    "globalRecvMsgOpt",
+                    "nickName",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=10,
 )
 
 
 @property_settings
 @given(
-    body=json_values | st.dictionaries(st.sampled_from(["users", "pagination", "userInfo", "userIDs"]), values_with_ids),
+    body=json_values
+    | st.dictionaries(st.sampled_from(["users", "pagination", "userInfo", "userIDs"]), values_with_ids),
     operation_id=st.none() | header_values,
     token=st.none() | st.sampled_from([0, 1]) | header_values,
 )

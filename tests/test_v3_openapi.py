@@ -1,4 +1,5 @@
 """The v3 OpenAPI documents: GET /v3/openapi.json, and app_v3's /openapi.json (SPEC §12)."""
+
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
@@ -68,8 +69,13 @@ def test_each_operation_documents_its_failures_beside_success_under_200(app, doc
             assert 1001 in codes  # the headers, on every route
             for error_class in table_classes(route.errors, V3_STYLE):
                 err_code, http_status, _ = V3_STYLE.errors[error_class]
-                target = codes if http_status == 200 else operation["responses"][str(http_status)]["content"][
-                    "application/json"]["schema"]["properties"]["errCode"]["enum"]
+                target = (
+                    codes
+                    if http_status == 200
+                    else operation["responses"][str(http_status)]["content"]["application/json"]["schema"][
+                        "properties"
+                    ]["errCode"]["enum"]
+                )
                 assert err_code in target
             headers = {parameter["name"]: parameter["required"] for parameter in operation["parameters"]}
             assert headers["operationID"] is True
@@ -78,7 +84,10 @@ def test_each_operation_documents_its_failures_beside_success_under_200(app, doc
 
 def test_nested_objects_hold_every_spelling_too(document):
     new_user = document["components"]["schemas"]["NewUser"]
-    assert new_user["patternProperties"][route_docs.spellings_pattern("appMangerLevel")] == new_user["properties"]["appMangerLevel"]
+    assert (
+        new_user["patternProperties"][route_docs.spellings_pattern("appMangerLevel")]
+        == new_user["properties"]["appMangerLevel"]
+    )
     pagination = document["components"]["schemas"]["Pagination"]
     assert set(pagination["required"]) == {"pageNumber", "showNumber"}
 

@@ -9,6 +9,7 @@ omitempty; HS256 header {"alg":"HS256","typ":"JWT"}), encoded by Go's
 encoding/json (embedded struct fields flattened after UserID and PlatformID,
 `<` `>` escaped as \\u003c \\u003e, non-ASCII raw UTF-8).
 """
+
 import base64
 import hashlib
 import hmac
@@ -18,7 +19,7 @@ import pytest
 from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
 from app.jwt_tokens import mint_token, mint_v3_token, verify_token, verify_v3_token
 from tests.conftest import FIXED_NOW, SECRET
-from tests.v3_calls import ADMIN, V3_CONFIG, admin_token, call, parse, register_users, user_token
+from tests.v3_calls import ADMIN, V3_CONFIG, call, parse, register_users, user_token
 
 OPENIM_DEFAULT_KEY = "open_im_server"
 # 2022-02-24T04:01:44Z, 7 days: exp = FIXED_NOW + 604800, iat = FIXED_NOW - 5.

@@ -1,4 +1,5 @@
 """/v3/user/* (SPEC §12): batch register, profiles, account_check, paged listings."""
+
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -8,16 +9,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import User
 from tests.conftest import SECRET
-from tests.v3_calls import (  # noqa: F401 (fixtures)
-    ADMIN,
-    admin,
-    call,
-    code,
-    register_users,
-    user_token,
-    v3_app,
-    v3_client,
-)
+from tests.v3_calls import call, code, register_users, user_token
 
 
 def stored_ids(app) -> list[str]:
@@ -75,7 +67,11 @@ class TestUserRegister:
         assert stored_ids(v3_app) == ["alice", "bob"]
 
     def test_a_userid_twice_in_one_batch_is_1001_and_nothing_is_stored(self, v3_app, v3_client, admin):
-        users = [{"userID": "alice", "nickname": "a"}, {"userID": "bob", "nickname": "b"}, {"userID": "alice", "nickname": "c"}]
+        users = [
+            {"userID": "alice", "nickname": "a"},
+            {"userID": "bob", "nickname": "b"},
+            {"userID": "alice", "nickname": "c"},
+        ]
         answer = register_batch(v3_client, admin, users)
         assert answer["errCode"] == 1001 and "users" in answer["errDlt"]
         assert stored_ids(v3_app) == []
@@ -174,7 +170,8 @@ class TestUpdateUserInfoEx:
         assert code(call(v3_client, "/user/update_user_info_ex", body, token=admin)) == 1004
 
     @pytest.mark.parametrize(
-        "user_info", [{"nickname": "n"}, {"userID": "alice", "nickname": ""}, {"userID": "alice", "globalRecvMsgOpt": 3}]
+        "user_info",
+        [{"nickname": "n"}, {"userID": "alice", "nickname": ""}, {"userID": "alice", "globalRecvMsgOpt": 3}],
     )
     def test_bad_fields_are_1001(self, v3_client, admin, user_info):
         answer = call(v3_client, "/user/update_user_info_ex", {"userInfo": user_info}, token=admin)
@@ -202,7 +199,9 @@ def set_created(app, user_id: str, created: datetime, level: int | None = None) 
 
 
 def page(client, token, number=1, show=10, **filters):
-    return call(client, "/user/get_users", {"pagination": {"pageNumber": number, "showNumber": show}, **filters}, token=token)
+    return call(
+        client, "/user/get_users", {"pagination": {"pageNumber": number, "showNumber": show}, **filters}, token=token
+    )
 
 
 class TestGetUsers:
@@ -214,13 +213,20 @@ class TestGetUsers:
         for index, user_id in enumerate(["a0", "a1", "a2", "a3", "a4"]):
             level = {1: 1, 3: 3, 4: 4}.get(index, 0)
             set_created(v3_app, user_id, start + timedelta(minutes=index), level)
-        call(v3_client, "/user/update_user_info_ex", {"userInfo": {"userID": "a1", "nickname": "The Quick fox"}}, token=admin)
+        call(
+            v3_client,
+            "/user/update_user_info_ex",
+            {"userInfo": {"userID": "a1", "nickname": "The Quick fox"}},
+            token=admin,
+        )
 
     def test_ordinary_users_newest_first_with_their_total(self, v3_client, admin, population):
         answer = page(v3_client, admin)
         assert answer["data"]["total"] == 3
         assert [user["userID"] for user in answer["data"]["users"]] == ["a2", "a1", "a0"]
-        assert answer["data"]["users"][1]["createTime"] == int(datetime(2024, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp() * 1000)
+        assert answer["data"]["users"][1]["createTime"] == int(
+            datetime(2024, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp() * 1000
+        )
 
     def test_pages(self, v3_client, admin, population):
         second = page(v3_client, admin, number=2, show=2)["data"]
@@ -241,7 +247,14 @@ class TestGetUsers:
         assert code(page(v3_client, user_token(v3_client, admin, "plain"))) == 1002
 
     @pytest.mark.parametrize(
-        "pagination", [None, {}, {"pageNumber": 0, "showNumber": 1}, {"pageNumber": 1, "showNumber": 0}, {"pageNumber": 1, "showNumber": 1001}]
+        "pagination",
+        [
+            None,
+            {},
+            {"pageNumber": 0, "showNumber": 1},
+            {"pageNumber": 1, "showNumber": 0},
+            {"pageNumber": 1, "showNumber": 1001},
+        ],
     )
     def test_pagination_is_required_and_bounded(self, v3_client, admin, pagination):
         body = {} if pagination is None else {"pagination": pagination}
@@ -253,7 +266,10 @@ class TestGetAllUsersUid:
     def test_a_page_of_every_userid_in_order_with_the_total(self, v3_client, admin):
         register_users(v3_client, admin, "c", "a", "b")
         body = {"pagination": {"pageNumber": 1, "showNumber": 2}}
-        assert call(v3_client, "/user/get_all_users_uid", body, token=admin)["data"] == {"total": 3, "userIDs": ["a", "b"]}
+        assert call(v3_client, "/user/get_all_users_uid", body, token=admin)["data"] == {
+            "total": 3,
+            "userIDs": ["a", "b"],
+        }
         body = {"pagination": {"pageNumber": 2, "showNumber": 2}}
         assert call(v3_client, "/user/get_all_users_uid", body, token=admin)["data"] == {"total": 3, "userIDs": ["c"]}
 
@@ -270,9 +286,10 @@ class TestGetAllUsersUid:
 
 def test_the_secret_is_no_admin_credential_in_v3(v3_client):
     # v3 routes take the token header only; a body secret is ignored, not a way in.
-    answer = call(v3_client, "/user/get_all_users_uid", {"secret": SECRET, "pagination": {"pageNumber": 1, "showNumber": 1}})
+    answer = call(
+        v3_client, "/user/get_all_users_uid", {"secret": SECRET, "pagination": {"pageNumber": 1, "showNumber": 1}}
+    )
     assert answer["errCode"] == 1001 and answer["errDlt"] == "header must have token"
-
 
 
 def test_create_time_is_the_servers_not_the_callers(v3_app, v3_client, admin):

@@ -1,4 +1,5 @@
 """Calling the v3 routes in tests: one request each, answers checked for v3's envelope."""
+
 import pytest
 
 from tests.conftest import SECRET

@@ -4,6 +4,7 @@ An admin token through node 1, a batch registered through node 2, a user
 token and parse_token through node 3, a kick through node 1 seen everywhere;
 and one batch raced over all three nodes stored once, whole.
 """
+
 import uuid
 
 import pytest
@@ -18,11 +19,15 @@ pytestmark = pytest.mark.galera
 ROUNDS = 10
 
 
-def v3_post(instance, route: str, body: dict, token: str | None = None, operation_id: str | None = None) -> tuple[int, dict]:
+def v3_post(
+    instance, route: str, body: dict, token: str | None = None, operation_id: str | None = None
+) -> tuple[int, dict]:
     headers = {"operationID": operation_id or uuid.uuid4().hex}
     if token is not None:
         headers["token"] = token
-    with requests.post(instance.url + "/v3" + route, json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+    with requests.post(
+        instance.url + "/v3" + route, json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
+    ) as response:
         return response.status_code, response.json()
 
 
@@ -46,7 +51,9 @@ def test_admin_token_batch_user_token_and_kick_across_nodes(instances, admin):
         assert issued["errCode"] == 0, (i, issued)
         token = issued["data"]["token"]
         assert v3_post(node3, "/auth/parse_token", {"token": token})[1]["data"]["userID"] == user_id
-        assert v3_post(node1, "/auth/force_logout", {"platformID": 1, "userID": user_id}, token=admin)[1]["errCode"] == 0
+        assert (
+            v3_post(node1, "/auth/force_logout", {"platformID": 1, "userID": user_id}, token=admin)[1]["errCode"] == 0
+        )
         for node, instance in enumerate(instances, start=1):
             _, parsed = v3_post(instance, "/auth/parse_token", {"token": token})
             assert parsed["errCode"] == 1506, (i, node, parsed)
@@ -55,7 +62,9 @@ def test_admin_token_batch_user_token_and_kick_across_nodes(instances, admin):
 def test_one_batch_raced_over_the_nodes_is_stored_once_and_whole(instances, admin):
     users = [{"userID": f"v3race-{uuid.uuid4().hex[:8]}-{j}", "nickname": "n"} for j in range(50)]
     calls = [
-        lambda i=i: v3_post(instances[i % 3], "/user/user_register", {"users": users}, token=admin, operation_id=f"op-{i}")
+        lambda i=i: v3_post(
+            instances[i % 3], "/user/user_register", {"users": users}, token=admin, operation_id=f"op-{i}"
+        )
         for i in range(24)
     ]
     results = all_at_once(calls)
@@ -65,5 +74,7 @@ def test_one_batch_raced_over_the_nodes_is_stored_once_and_whole(instances, admi
     winner = f"op-{codes.index(0)}"
     prefix = users[0]["userID"].rsplit("-", 1)[0] + "-%"
     for node in (1, 2, 3):
-        rows = query(node, "SELECT operation_id, COUNT(*) FROM users WHERE user_id LIKE %s GROUP BY operation_id", (prefix,))
+        rows = query(
+            node, "SELECT operation_id, COUNT(*) FROM users WHERE user_id LIKE %s GROUP BY operation_id", (prefix,)
+        )
         assert rows == [(winner, 50)], (node, rows)

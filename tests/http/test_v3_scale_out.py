@@ -4,6 +4,7 @@ Two serve v3 under /v3 beside v2 (wsgi:app), the third v3 at its root
 (wsgi:app_v3, OpenIM v3's own layout): an admin token from one, a batch
 registered through another, user tokens from the third, and a kick seen by all.
 """
+
 import json
 import uuid
 
@@ -29,12 +30,16 @@ def three_instances(tmp_path_factory, http_database_url):
     servers.stop_all()
 
 
-def v3_post(instance, route: str, body: dict, token: str | None = None, operation_id: str | None = None) -> tuple[int, dict]:
+def v3_post(
+    instance, route: str, body: dict, token: str | None = None, operation_id: str | None = None
+) -> tuple[int, dict]:
     server, prefix = instance
     headers = {"operationID": operation_id or uuid.uuid4().hex}
     if token is not None:
         headers["token"] = token
-    with requests.post(server.url + prefix + route, json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+    with requests.post(
+        server.url + prefix + route, json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
+    ) as response:
         return response.status_code, response.json()
 
 
@@ -64,10 +69,14 @@ def test_admin_token_batch_register_user_token_and_a_kick_across_instances(three
 
 
 def test_one_batch_raced_over_three_instances_is_stored_once(three_instances, unique_id):
-    admin = v3_post(three_instances[0], "/auth/get_admin_token", {"secret": SECRET, "userID": ADMIN})[1]["data"]["token"]
+    admin = v3_post(three_instances[0], "/auth/get_admin_token", {"secret": SECRET, "userID": ADMIN})[1]["data"][
+        "token"
+    ]
     users = [{"userID": unique_id(f"race-{i}"), "nickname": "n"} for i in range(20)]
     calls = [
-        lambda i=i: v3_post(three_instances[i % 3], "/user/user_register", {"users": users}, token=admin, operation_id=f"op-{i}")
+        lambda i=i: v3_post(
+            three_instances[i % 3], "/user/user_register", {"users": users}, token=admin, operation_id=f"op-{i}"
+        )
         for i in range(30)
     ]
     results = all_at_once(calls)

@@ -1,4 +1,5 @@
 """/v3/auth/* (SPEC §12): load the body, call the rules, answer in v3's envelope."""
+
 from flask import Blueprint, current_app
 
 from app import admin_tokens, token_records, users
@@ -27,7 +28,10 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 def token_answer(issued: IssuedToken) -> dict:
     # expireTimeSeconds is the lifetime, not a date, as OpenIM v3's auth service answers it.
-    return {"token": issued.token, "expireTimeSeconds": current_app.config["OPENIM_TOKEN_EXPIRE_DAYS"] * SECONDS_PER_DAY}
+    return {
+        "token": issued.token,
+        "expireTimeSeconds": current_app.config["OPENIM_TOKEN_EXPIRE_DAYS"] * SECONDS_PER_DAY,
+    }
 
 
 @bp.post("/get_admin_token")

@@ -1,4 +1,5 @@
 """How the OpenAPI document words OpenIM v3's answers (app/web/openapi.py builds it)."""
+
 from app.web.v3 import errors
 
 DESCRIPTION = """\

@@ -9,6 +9,7 @@ errMsg is the code's name (openimsdk/tools errs/predefine.go, open-im-server
 pkg/common/servererrs/code.go); errDlt the detail, which names the bad field
 and never holds a secret, a token or SQL.
 """
+
 from flask import g
 from werkzeug.exceptions import HTTPException
 

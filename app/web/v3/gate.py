@@ -5,6 +5,7 @@ The `operationID` header on every route (mw.GinParseOperationID), then the
 its Whitelist, open-im-server internal/api/router.go): missing → 1001,
 invalid → its 15xx code. The parsed token is the caller.
 """
+
 from flask import Blueprint, g, request
 
 from app import token_records

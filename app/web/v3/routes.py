@@ -2,6 +2,7 @@
 
 Registered under /v3 beside v2's routes, or at the root of app_v3.
 """
+
 from app.web.v3 import auth, user
 from app.web.v3.gate import bp
 

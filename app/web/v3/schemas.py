@@ -6,6 +6,7 @@ registered userID, appMangerLevel 0–4, globalRecvMsgOpt 0–2. Nested objects
 case-insensitive, unknown keys ignored, null for an optional field absent.
 The operationID is a header in v3, never a body field.
 """
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.openim import V3_PLATFORM_NAMES

@@ -1,4 +1,5 @@
 """/v3/user/* (SPEC §12): load the body, check what the caller may do, call the rules, answer."""
+
 from datetime import timezone
 
 from flask import Blueprint, request
