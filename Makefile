@@ -94,11 +94,11 @@ bench-galera: $(DEV_STAMP)
 test-galera: $(DEV_STAMP)
 	env -u TEST_DATABASE_URL GALERA_TESTS=1 $(BIN)/pytest tests/galera $(PYTEST_ARGS)
 
-# Longer fuzzing than `make test` does (tests/test_fuzz.py): FUZZ_EXAMPLES examples per route
+# Longer fuzzing than `make test` does (tests/test_fuzz.py, tests/test_v3_fuzz.py): FUZZ_EXAMPLES examples per route
 # and generation mode for schemathesis, and per property for the hypothesis tests. Still
 # deterministic. On MySQL/MariaDB when TEST_DATABASE_URL is set, else on SQLite.
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 1000
 
 fuzz: $(DEV_STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py tests/test_v3_fuzz.py $(PYTEST_ARGS)

@@ -10,7 +10,8 @@ from app.log_format import use_format
 from app.web.wire import GoJSONProvider
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> Flask:
+    """The service: v2 at the root and v3 under /v3; with root_dialect="v3", only v3, at the root."""
     app = Flask(
         __name__,
         instance_path=config.instance_path(),
@@ -22,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load_config(app, test_config)
     database.init_app(app)
     migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
-    register_blueprints(app)
+    register_blueprints(app, root_dialect)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -46,15 +47,22 @@ def configure_logging(app: Flask, log_format: str = "text") -> None:
         app.logger.setLevel(logging.INFO)
 
 
-def register_blueprints(app: Flask) -> None:
-    from app.web import health, metrics, openapi
-    from app.web.dialects import V2, serve_dialect
+def register_blueprints(app: Flask, root_dialect: str) -> None:
+    from app.web import docs, health, metrics, openapi
+    from app.web.dialects import V2, V3, V3_PREFIX, serve_dialect
     from app.web.v2 import auth, user
-    from app.web import docs
+    from app.web.v3 import routes as v3_routes
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(user.bp)
-    serve_dialect(app, "", V2)
+    if root_dialect == "v3":
+        app.register_blueprint(v3_routes.bp, url_prefix="")
+        serve_dialect(app, "", V3)
+    else:
+        app.register_blueprint(auth.bp)
+        app.register_blueprint(user.bp)
+        serve_dialect(app, "", V2)
+        app.register_blueprint(v3_routes.bp, url_prefix=V3_PREFIX)
+        app.register_blueprint(openapi.bp, url_prefix=V3_PREFIX, name="v3_openapi")
+        serve_dialect(app, V3_PREFIX, V3)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)

@@ -44,6 +44,10 @@ class TokenUnknown(InvalidToken):
     message = "couldn't handle this token"
 
 
+class TokenNotRecorded(TokenUnknown):
+    """Well signed and in date, but never issued here (or its record is gone)."""
+
+
 class TokenExpired(InvalidToken):
     message = "token is timed out, please log in again"
 

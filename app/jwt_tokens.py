@@ -8,6 +8,11 @@ OpenIM v2 (SPEC §4): an HS256 JWT whose payload is exactly
 encoded as Go's encoding/json encodes it. PyJWT's encoder cannot produce those
 bytes (it escapes non-ASCII), so minting is done here with hmac; verifying
 uses PyJWT, always naming `algorithms=["HS256"]`.
+
+OpenIM v3 (SPEC §12): the payload openimsdk/tools tokenverify.BuildClaims
+writes, `{"UserID":…,"PlatformID":…,"exp":…,"iat":…}`, iat five seconds
+before now and no nbf. A token of one dialect is not the other's: each
+verify refuses the other's claim shape as unknown.
 """
 import base64
 import hashlib
@@ -51,6 +56,20 @@ def mint_token(user_id: str, platform: int, key: str, expire_days: int, now: int
     return IssuedToken(user_id, platform, sign(claims, key), now, expires_at)
 
 
+# tokenverify.secondBefore: v3's iat is this long before the mint.
+V3_ISSUED_BEFORE_SECONDS = 5
+
+
+def mint_v3_token(user_id: str, platform: int, key: str, expire_days: int, now: int) -> IssuedToken:
+    """The token OpenIM v3 would mint for this user, platform, key and second.
+
+    issued_at is the mint time `now`, what the token record keeps; the iat claim is earlier.
+    """
+    expires_at = now + expire_days * SECONDS_PER_DAY
+    claims = {"UserID": user_id, "PlatformID": platform, "exp": expires_at, "iat": now - V3_ISSUED_BEFORE_SECONDS}
+    return IssuedToken(user_id, platform, sign(claims, key), now, expires_at)
+
+
 def token_digest(token: str) -> bytes:
     """What a token record holds instead of the token: its SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).digest()
@@ -70,6 +89,7 @@ _jws = jwt.PyJWS(algorithms=["HS256"])
 _jws.unregister_algorithm("HS256")
 _jws.register_algorithm("HS256", _ConfiguredKeyHS256(HMACAlgorithm.SHA256))
 V2_CLAIM_TYPES = {"UID": str, "Platform": str, "exp": int, "nbf": int, "iat": int}
+V3_CLAIM_TYPES = {"UserID": str, "PlatformID": int, "exp": int, "iat": int}
 
 
 def verified_payload(token: str, keys: list[str]) -> bytes:
@@ -93,15 +113,28 @@ def verified_payload(token: str, keys: list[str]) -> bytes:
     raise TokenUnknown()
 
 
-def typed_claims(payload: bytes, claim_types: dict[str, type]) -> dict:
-    """The payload as a JSON object holding every claim of `claim_types` with its type; else TokenMalformed."""
+def has_claims(claims: dict, claim_types: dict[str, type]) -> bool:
+    return all(type(claims.get(name)) is kind for name, kind in claim_types.items())
+
+
+def typed_claims(payload: bytes, claim_types: dict[str, type], foreign_types: dict[str, type] | None = None) -> dict:
+    """The payload as a JSON object holding every claim of `claim_types` with its type.
+
+    TokenUnknown when it has instead the claims of the other dialect
+    (`foreign_types`): a well-formed token, but not one this dialect issues.
+    Else TokenMalformed.
+    """
     try:
         claims = gojson.loads(payload)
     except ValueError:
         raise TokenMalformed() from None
-    if not isinstance(claims, dict) or any(type(claims.get(name)) is not kind for name, kind in claim_types.items()):
+    if not isinstance(claims, dict):
         raise TokenMalformed()
-    return claims
+    if has_claims(claims, claim_types):
+        return claims
+    if foreign_types is not None and has_claims(claims, foreign_types):
+        raise TokenUnknown()
+    raise TokenMalformed()
 
 
 def check_lifetime(claims: dict, now: int, not_before: int) -> None:
@@ -118,6 +151,18 @@ def verify_token(token: str, keys: list[str], now: int) -> dict:
     Raises in SPEC §9's order: TokenMalformed, TokenUnknown (bad signature or
     any algorithm but HS256), TokenExpired, TokenNotValidYet.
     """
-    claims = typed_claims(verified_payload(token, keys), V2_CLAIM_TYPES)
+    claims = typed_claims(verified_payload(token, keys), V2_CLAIM_TYPES, V3_CLAIM_TYPES)
     check_lifetime(claims, now, claims["nbf"])
+    return claims
+
+
+def verify_v3_token(token: str, keys: list[str], now: int) -> dict:
+    """The claims of an OpenIM v3 token signed with one of `keys`, checked at `now`.
+
+    The same order as verify_token. With no nbf, a token is not valid yet
+    before its iat, as golang-jwt's RegisteredClaims.Valid refuses a token
+    "used before issued".
+    """
+    claims = typed_claims(verified_payload(token, keys), V3_CLAIM_TYPES, V2_CLAIM_TYPES)
+    check_lifetime(claims, now, claims["iat"])
     return claims

@@ -17,6 +17,11 @@ PLATFORM_NAMES = {
     9: "IPad",
 }
 
+# OpenIM v3's platform numbers (openimsdk/protocol constant): v2's, plus
+# Admin, which only admin tokens carry, and HarmonyOS.
+ADMIN_PLATFORM = 10
+V3_PLATFORM_NAMES = {**PLATFORM_NAMES, ADMIN_PLATFORM: "Admin", 11: "HarmonyOS"}
+
 # OPENIM_MULTI_LOGIN: which earlier tokens of a user a new token kicks.
 # keep: none (OpenIM's default); kick_same_platform: those of the new token's
 # platform; single: all of them.

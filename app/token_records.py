@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.database import mysql_error_code, run_in_transaction
-from app.errors import TokenKicked, TokenMalformed, TokenUnknown, UserNotFound
+from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
 from app.extensions import db
-from app.jwt_tokens import IssuedToken, mint_token, token_digest, verify_token
+from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.models import TokenRecord, TokenStatus, User
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,13 @@ def mint_app_token(user_id: str, platform: int) -> IssuedToken:
     """mint_token with the app's key, lifetime and clock."""
     config = current_app.config
     return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
+
+
+def mint_app_v3_token(user_id: str, platform: int) -> IssuedToken:
+    """mint_v3_token with the app's key, lifetime and clock."""
+    config = current_app.config
+    key, days = config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"]
+    return mint_v3_token(user_id, platform, key, days, app_now())
 
 
 def record_token(connection: Connection, issued: IssuedToken, require_user: bool = True) -> RecordedToken:
@@ -307,7 +314,7 @@ class TokenOwner:
     expires_at: int
 
 
-# One read answers parse_token: the record and its user's registration time.
+# One read answers a parse: the record and its user's registration time.
 _select_record_and_user = (
     select(_records.c.user_id, _records.c.platform, _records.c.status, _records.c.issued_at, _users.c.created_at)
     .select_from(_records.outerjoin(_users, _users.c.user_id == _records.c.user_id))
@@ -315,25 +322,46 @@ _select_record_and_user = (
 )
 
 
-def parse_token(token: str | None) -> TokenOwner:
-    """Whose a live token is: verified with the current or a previous key, recorded, not kicked.
+def _verification_keys() -> list[str]:
+    config = current_app.config
+    return [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
 
-    Raises in SPEC §9's order: the errors of verify_token, then TokenUnknown
-    (never issued here, or minted before its user registered: a reused userID
-    inherits nothing) and TokenKicked. A record whose user is not registered
-    (an admin's token) stands on its own: delete_user deletes the records of
-    the users it deletes.
+
+def parse_token(token: str | None) -> TokenOwner:
+    """Whose a live OpenIM v2 token is: verified with the current or a previous key, recorded, not kicked.
+
+    Raises in SPEC §9's order: the errors of verify_token, then the record's (recorded_owner).
     """
     if not token:
         raise TokenMalformed()
-    config = current_app.config
-    keys = [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
-    claims = verify_token(token, keys, app_now())
-    record = db.session.execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
-    if record is None or record.user_id != claims["UID"]:
-        raise TokenUnknown()
+    claims = verify_token(token, _verification_keys(), app_now())
+    return recorded_owner(token, claims["UID"], claims["exp"])
+
+
+def parse_v3_token(token: str | None) -> TokenOwner:
+    """parse_token for an OpenIM v3 token (SPEC §12): the same keys, the same record check."""
+    if not token:
+        raise TokenMalformed()
+    claims = verify_v3_token(token, _verification_keys(), app_now())
+    return recorded_owner(token, claims["UserID"], claims["exp"])
+
+
+def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
+    """The owner of a verified token, by its record; the same check for both dialects.
+
+    TokenNotRecorded when it was never issued here, or was minted before its
+    user registered (a reused userID inherits nothing); TokenKicked when its
+    record is kicked. A record whose user is not registered (an admin's token)
+    stands on its own: delete_user deletes the records of the users it deletes.
+    A prepared Core read on a pooled connection of its own: no ORM on the path
+    every authenticated request takes, and no Session snapshot older than a kick.
+    """
+    with db.engine.connect() as connection:
+        record = connection.execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
+    if record is None or record.user_id != user_id:
+        raise TokenNotRecorded()
     if record.created_at is not None and record.issued_at < calendar.timegm(record.created_at.timetuple()):
-        raise TokenUnknown()
+        raise TokenNotRecorded()
     if record.status is TokenStatus.kicked:
         raise TokenKicked()
-    return TokenOwner(claims["UID"], record.platform, claims["exp"])
+    return TokenOwner(user_id, record.platform, expires_at)

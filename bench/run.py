@@ -4,8 +4,10 @@ For each backend (SQLite; MariaDB when it answers at BENCH_DATABASE_URL), seed
 users, serve the service (wsgi:app) and its floor (bench/floor.py) with
 gunicorn.conf.py, and drive them in turn with wrk at 32 connections on 127.0.0.1:
 user_token, user_register (fresh userID per request) and a trivial request
-(an unknown route: a 404 through the app's error envelope); then user_token
-with Prometheus metrics on vs off (OPENIM_METRICS). The full run also
+(an unknown route: a 404 through the app's error envelope); then OpenIM v3's
+get_user_token on the service alone (the floor speaks only v2), held to v2's
+user_token rate; then user_token with Prometheus metrics on vs off
+(OPENIM_METRICS). The full run also
 measures token throughput with 1 000 000 vs 1 000 users and `flask users
 import` of 1 000 000 CSV rows vs raw executemany of the same rows (SQLite).
 Both measure the token records in-process (bench/records.py): parse_token,
@@ -43,6 +45,8 @@ DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/openim_bench?charset=ut
 CONNECTIONS = 32
 USER_COLUMNS = "user_id, nickname, face_url, gender, phone_number, birth, email, ex, operation_id, created_at"
 CSV_HEADER = ["userID", "nickname", "gender", "email"]
+# OPENIM_MANAGER_UIDS of the bench's servers: v3's get_user_token needs an admin token.
+BENCH_ADMIN = "bench-admin"
 
 sys.path.insert(0, str(ROOT))
 
@@ -197,8 +201,9 @@ def wrk(server: Server, script: str, seconds: int, env: dict, connections: int =
     line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
     r = json.loads(line[6:])
     socket_errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
-    # The trivial script expects 404s and counts any other status itself.
-    bad_status = r["unexpected"] if script == "trivial" else r["status"]
+    # The trivial script expects 404s and counts any other status itself; token_v3
+    # counts answers whose errCode is not 0 (v3 refuses with HTTP 200).
+    bad_status = r["unexpected"] if script == "trivial" else r["status"] + r["unexpected"]
     return {"rps": r["requests"] / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000,
             "p99_ms": r["p99_us"] / 1000, "errors": socket_errors + bad_status, "requests": r["requests"]}
 
@@ -220,6 +225,7 @@ class Bench:
             "FLASK_OPENIM_TOKEN_SECRET": secrets.token_urlsafe(32),
             "OPENIM_INSTANCE_PATH": str(self.tmp / "instance"),
             "BENCH_SECRET": self.secret,
+            "FLASK_OPENIM_MANAGER_UIDS": json.dumps([BENCH_ADMIN]),
         }
         self.runs = 0
         self.load_averages = []
@@ -266,6 +272,9 @@ class Bench:
             for script in ("token", "register", "trivial"):
                 best = self.compare(servers, script, {"service": users, "floor": users}, backend.name)
                 results.update({(app, script): result for app, result in best.items()})
+            self.env["BENCH_ADMIN_TOKEN"] = admin_token(servers["service"], self.secret)
+            best = self.compare({"service": servers["service"]}, "token_v3", {"service": users}, backend.name)
+            results[("service", "token_v3")] = best["service"]
             return results
         finally:
             for server in servers.values():
@@ -343,6 +352,20 @@ def check_answer(server: Server, users: int, secret: str) -> None:
                                               "operationID": "check"})
     if answer.get("errCode") != 0:
         sys.exit(f"user_token check failed: {answer}")
+
+
+def admin_token(server: Server, secret: str) -> str:
+    """An OpenIM v3 admin token from the service, for the token_v3 script."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/v3/auth/get_admin_token",
+        json.dumps({"secret": secret, "userID": BENCH_ADMIN}).encode(),
+        {"Content-Type": "application/json", "operationID": "bench-admin"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        body = json.load(answer)
+    if body.get("errCode") != 0:
+        sys.exit(f"get_admin_token failed: {body}")
+    return body["data"]["token"]
 
 
 def fmt(r: dict) -> str:
@@ -442,6 +465,9 @@ def report(
             name_ = {"token": "user_token", "register": "user_register", "trivial": "trivial (404)"}[script]
             lines.append(f"| {name_} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
                          f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * s['rps'] / f['rps']:.0f} % |")
+        v3, v2 = results[("service", "token_v3")], results[("service", "token")]
+        lines.append(f"| v3 get_user_token | {v3['rps']:.0f} | {v3['p50_ms']:.2f} | {v3['p99_ms']:.2f} | "
+                     f"{v3['errors']} | – | – | – | {100 * v3['rps'] / v2['rps']:.0f} % of v2 user_token |")
         lines.append("")
     if scale:
         small, big = scale[1000], scale[1_000_000]
@@ -480,6 +506,10 @@ def report(
     ratio = on["rps"] / off["rps"]
     lines.append(f"| metrics cost < 5 % of user_token throughput | on / off {100 * ratio:.0f} % | "
                  f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |")
+        v3 = results[("service", "token_v3")]
+        ratio_v3 = v3["rps"] / s["rps"]
+        lines.append(f"| {name}: v3 get_user_token ≥ 90 % of v2 user_token, 0 errors | {100 * ratio_v3:.0f} % "
+                     f"({v3['errors']} errors) | {verdict(ratio_v3 >= 0.9 and v3['errors'] == 0)} |")
     if scale:
         ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
         lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {100 * ratio:.0f} % | {verdict(ratio >= 0.9)} |")

@@ -118,3 +118,7 @@ def clock():
             return self.now
 
     return Clock()
+
+
+# The v3 tests' fixtures (v3_app, v3_client, admin) live with their helpers.
+from tests.v3_calls import admin, v3_app, v3_client  # noqa: E402,F401

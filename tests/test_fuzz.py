@@ -13,8 +13,8 @@ from schemathesis import GenerationMode
 
 from app import create_app
 from app.gojson import fold_key
-from app.web.openapi import IMPLICIT_METHODS, api_rules, documented_routes
 from app.wire_schema import ALIASES
+from tests.fuzz_values import MANAGER, USER, every_operation, header_values, json_values
 from tests.helpers import SECRET, Api, base_config
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
@@ -23,7 +23,6 @@ SCHEMA_EXAMPLES = FUZZ_EXAMPLES or 50
 PROPERTY_EXAMPLES = FUZZ_EXAMPLES or 150
 
 MAX_SECRET_LENGTH = 256
-MANAGER, USER = "admin", "alice"
 # SPEC §5: what a request can be refused with. Anything else (500, 802) fails.
 CLIENT_ERROR_CODES = {400, 401, 404, 405, 701, 703, 704, 705, 706, 801, 1101, 1102}
 
@@ -122,47 +121,6 @@ def test_every_answer_conforms_to_the_document(case, seeded):
     prepare(case, tokens)
     excluded = [schemathesis.checks.negative_data_rejection] if spells_a_key_another_way(case) else []
     case.call_and_validate(app=app, excluded_checks=excluded)
-
-
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-
-
-def request_keys() -> list[str]:
-    """Every documented body key, in the spellings clients use (SPEC §2 binds them all)."""
-    keys = {"phoneNum"}
-    for route in documented_routes(create_app(base_config("sqlite://"))).values():
-        if route.request is not None:
-            keys |= {field.data_key or name for name, field in route.request().fields.items()}
-    return sorted(keys | {key.upper() for key in keys} | {key.lower() for key in keys})
-
-
-# Known keys, with the real secret and the seeded users among the values, so
-# bodies get past the checks into the rules and the database; anything else around them.
-keys = st.sampled_from(request_keys()) | st.text(max_size=8)
-
-
-def containers(children):
-    return st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
-
-
-values = st.recursive(
-    json_scalars | st.sampled_from([SECRET, MANAGER, USER]) | st.sampled_from(range(10)),
-    containers,
-    max_leaves=12,
-)
-json_values = st.dictionaries(keys, values, max_size=12) | values
-
-
-# What an HTTP server hands over as a header value: latin-1, no control characters but tab.
-header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f") | st.just("\t"), max_size=70)
-
-
-def every_operation(app) -> list[tuple[str, str]]:
-    return sorted(
-        (rule.rule, method)
-        for rule in api_rules(app)
-        for method in rule.methods - IMPLICIT_METHODS
-    )
 
 
 def assert_refused_or_served(response) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from app.web.v2 import errors as v2_errors
+from app.web.v3 import errors as v3_errors
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class Dialect:
 
 
 V2 = Dialect("v2", v2_errors.answer_failure, v2_errors.answer_http_error, v2_errors.answer_unexpected)
+V3 = Dialect("v3", v3_errors.answer_failure, v3_errors.answer_http_error, v3_errors.answer_unexpected)
+# Where each dialect is served besides the root: a v3 client is given http://HOST:10000/v3.
+V3_PREFIX = "/v3"
 
 
 def serve_dialect(app: Flask, prefix: str, dialect: Dialect) -> None:
@@ -30,12 +34,17 @@ def serve_dialect(app: Flask, prefix: str, dialect: Dialect) -> None:
     served.sort(key=lambda entry: len(entry[0]), reverse=True)
 
 
-def dialect_of_request() -> Dialect:
-    for prefix, dialect in current_app.extensions.get("openim_dialects", ()):
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            g.dialect = dialect.name
+def dialect_of_path(app: Flask, path: str) -> Dialect:
+    for prefix, dialect in app.extensions.get("openim_dialects", ()):
+        if path == prefix or path.startswith(prefix + "/"):
             return dialect
     return V2
+
+
+def dialect_of_request() -> Dialect:
+    dialect = dialect_of_path(current_app, request.path)
+    g.dialect = dialect.name
+    return dialect
 
 
 def dialect_name() -> str:

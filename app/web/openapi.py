@@ -1,4 +1,9 @@
-"""The OpenAPI 3.1 document of the service, served at GET /openapi.json.
+"""The OpenAPI 3.1 documents of the service: one per wire dialect.
+
+GET /openapi.json describes the dialect at the root (v2, or v3 in app_v3),
+GET /v3/openapi.json the v3 routes under /v3: each document holds the routes
+its dialect answers, with that dialect's envelope and error table
+(app/web/v3/document.py words v3's).
 
 Each route describes itself next to its view (app/web/route_docs.py:
 `@documented(...)`, the docstring as description); request bodies come from
@@ -8,6 +13,9 @@ url_map, and building it fails on a route without a description, so a new
 route cannot go undocumented (tests/test_openapi.py builds it).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app, jsonify
@@ -15,8 +23,10 @@ from flask import Blueprint, Flask, current_app, jsonify
 from app import schemas
 from app.errors import InvalidInput, ServiceError
 from app.openim import PLATFORM_NAMES
+from app.web.dialects import dialect_of_path, dialect_of_request
 from app.web.route_docs import RouteDoc, documented, route_doc, spellings_pattern
 from app.web.v2.errors import ERRORS, HTTP_ERRORS, UNEXPECTED
+from app.web.v3 import document as v3_document
 from app.wire_schema import ALIASES, WireSchema
 
 bp = Blueprint("openapi", __name__)
@@ -94,22 +104,42 @@ def wire_rules(self, field, ret, **kwargs) -> dict:
     return rules
 
 
-def error_rows() -> list[tuple[int, int, str, str]]:
+@dataclass(frozen=True)
+class DialectStyle:
+    """How a dialect's document words its answers."""
+
+    description: str
+    # Failure class -> (errCode, HTTP status, errMsg).
+    errors: dict[type[ServiceError], tuple[int, int, str]]
+    unexpected: tuple[int, int, str]
+    # Route-level HTTP status -> (errCode, errMsg).
+    http_errors: dict[int, tuple[int, str]]
+    success_envelope: Callable[[object], dict]
+    error_envelope: Callable[[list[int]], dict]
+    token_description: str
+    operation_id_header: dict
+
+
+def error_rows(style: "DialectStyle | None" = None) -> list[tuple[int, int, str, str]]:
     """(errCode, HTTP status, name, errMsg) for every error answer, from the dialect's table."""
-    rows = [(code, status, cls.__name__, message or cls.message) for cls, (code, status, message) in ERRORS.items()]
-    rows.append((*UNEXPECTED[:2], "ServerError", UNEXPECTED[2]))
-    rows += [(err_code, status, f"HTTP {status}", message) for status, (err_code, message) in HTTP_ERRORS.items()]
+    style = style or V2_STYLE
+    rows = [(code, status, cls.__name__, message) for cls, (code, status, message) in style.errors.items()]
+    rows.append((*style.unexpected[:2], "ServerError", style.unexpected[2]))
+    rows += [(err_code, status, f"HTTP {status}", message) for status, (err_code, message) in style.http_errors.items()]
     return sorted(rows, key=lambda row: (row[0], row[1]))
 
 
-def table_classes(failures: tuple[type[ServiceError], ...]) -> list[type[ServiceError]]:
+def table_classes(
+    failures: tuple[type[ServiceError], ...], style: "DialectStyle | None" = None
+) -> list[type[ServiceError]]:
     """The classes of the error table that the given failures stand for (a base class: all its rows)."""
-    return [cls for cls in ERRORS if any(issubclass(cls, failure) for failure in failures)]
+    table = (style or V2_STYLE).errors
+    return [cls for cls in table if any(issubclass(cls, failure) for failure in failures)]
 
 
-def error_table() -> str:
+def error_table(style: "DialectStyle | None" = None) -> str:
     lines = ["| errCode | HTTP | name | errMsg |", "|---|---|---|---|", '| 0 | 200 | success | "" |']
-    lines += [f"| {code} | {status} | {name} | {message} |" for code, status, name, message in error_rows()]
+    lines += [f"| {code} | {status} | {name} | {message} |" for code, status, name, message in error_rows(style)]
     return "\n".join(lines)
 
 
@@ -161,61 +191,67 @@ def json_content(schema) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def error_responses(route: RouteDoc) -> dict:
-    """HTTP status -> response, each listing the errCodes it carries on this route."""
+def error_responses(route: RouteDoc, style: DialectStyle, success: dict) -> dict:
+    """HTTP status -> response, each listing the errCodes it carries on this route.
+
+    A dialect that answers failures with HTTP 200 (v3) documents them under
+    "200" beside the success answer.
+    """
     by_status: dict[int, list[tuple[int, str]]] = {}
     failures = [*route.errors]
+    if route.request is not None or style is not V2_STYLE:
+        failures.append(InvalidInput)  # v3: the headers are checked on every route
     if route.request is not None:
-        failures.append(InvalidInput)
-        too_large_code, too_large_message = HTTP_ERRORS[413]
+        too_large_code, too_large_message = style.http_errors[413]
         by_status.setdefault(413, []).append((too_large_code, too_large_message))
-    unexpected_code, unexpected_status, unexpected_message = UNEXPECTED
+    unexpected_code, unexpected_status, unexpected_message = style.unexpected
     by_status.setdefault(unexpected_status, []).append((unexpected_code, f"ServerError: {unexpected_message}"))
-    for cls in table_classes(tuple(failures)):
-        code, status, message = ERRORS[cls]
-        by_status.setdefault(status, []).append((code, f"{cls.__name__}: {message or cls.message}"))
-    return {
-        str(status): {
-            "description": "; ".join(f"{code} {text}" for code, text in sorted(set(outcomes))),
-            "content": json_content(error_envelope([code for code, _ in outcomes])),
-        }
-        for status, outcomes in sorted(by_status.items())
-    }
+    for cls in table_classes(tuple(failures), style):
+        code, status, message = style.errors[cls]
+        by_status.setdefault(status, []).append((code, f"{cls.__name__}: {message}"))
+    responses = {"200": success}
+    for status, outcomes in sorted(by_status.items()):
+        description = "; ".join(f"{code} {text}" for code, text in sorted(set(outcomes)))
+        schema = style.error_envelope([code for code, _ in outcomes])
+        if status == 200:
+            success_schema = success["content"]["application/json"]["schema"]
+            responses["200"] = {
+                "description": f"{success['description']} Or a failure: {description}",
+                "content": json_content({"oneOf": [success_schema, schema]}),
+            }
+        else:
+            responses[str(status)] = {"description": description, "content": json_content(schema)}
+    return responses
 
 
-def operation(route: RouteDoc, endpoint: str) -> dict:
-    parameters = [
-        {
-            "name": "operationID",
-            "in": "header",
-            "required": False,
-            "description": "The caller's trace id, for clients that cannot send it in the body (OpenIM v3):"
-            " used only when the body has none, and then held to the body field's rules.",
-            "schema": {"type": "string"},
-        }
-    ]
+def operation(route: RouteDoc, endpoint: str, style: "DialectStyle | None" = None) -> dict:
+    style = style or V2_STYLE
+    parameters = [style.operation_id_header]
     if route.token_header is not None:
         parameters.append(
             {
                 "name": "token",
                 "in": "header",
                 "required": route.token_header == "required",
-                "description": "A login token, as /auth/user_token answers it.",
+                "description": style.token_description,
                 "schema": {"type": "string"},
             }
         )
     if route.enveloped:
-        success = {"description": "Success: errCode 0.", "content": json_content(success_envelope(route.data))}
-    elif route.media_type == "application/json":
-        success = {"description": "A JSON document.", "content": json_content({"type": "object"})}
+        success = {"description": "Success: errCode 0.", "content": json_content(style.success_envelope(route.data))}
+        responses = error_responses(route, style, success)
     else:
-        success = {"description": "A text document.", "content": {route.media_type: {"schema": {"type": "string"}}}}
+        if route.media_type == "application/json":
+            success = {"description": "A JSON document.", "content": json_content({"type": "object"})}
+        else:
+            success = {"description": "A text document.", "content": {route.media_type: {"schema": {"type": "string"}}}}
+        responses = error_responses(route, style, success) if route.errors else {"200": success}
     result = {
         "operationId": endpoint.replace(".", "_"),
         "summary": route.summary,
         "description": route.description + (CALLER_NOTE if route.token_header == "optional" else ""),
         "parameters": parameters,
-        "responses": {"200": success, **(error_responses(route) if route.enveloped or route.errors else {})},
+        "responses": responses,
     }
     if route.request is not None:
         result["requestBody"] = {
@@ -226,47 +262,105 @@ def operation(route: RouteDoc, endpoint: str) -> dict:
     return result
 
 
-def build_document(app: Flask) -> dict:
-    """The OpenAPI document of every route of `app`; raises UndocumentedRoute on an undocumented one."""
+V2_STYLE = DialectStyle(
+    DOCUMENT_DESCRIPTION,
+    {cls: (code, status, message or cls.message) for cls, (code, status, message) in ERRORS.items()},
+    UNEXPECTED,
+    HTTP_ERRORS,
+    success_envelope,
+    error_envelope,
+    "A login token, as /auth/user_token answers it.",
+    {
+        "name": "operationID",
+        "in": "header",
+        "required": False,
+        "description": "The caller's trace id, for clients that cannot send it in the body (OpenIM v3):"
+        " used only when the body has none, and then held to the body field's rules.",
+        "schema": {"type": "string"},
+    },
+)
+V3_STYLE = DialectStyle(
+    v3_document.DESCRIPTION,
+    v3_document.ERRORS,
+    v3_document.UNEXPECTED,
+    v3_document.HTTP_ERRORS,
+    v3_document.success_envelope,
+    v3_document.error_envelope,
+    v3_document.TOKEN_DESCRIPTION,
+    v3_document.OPERATION_ID_HEADER,
+)
+STYLES = {"v2": V2_STYLE, "v3": V3_STYLE}
+
+
+def style_of_endpoint(endpoint: str) -> DialectStyle:
+    """The envelope a route answers in: v3's routes their own, the others (health) v2's."""
+    return V3_STYLE if endpoint.startswith("v3.") else V2_STYLE
+
+
+def build_document(app: Flask, dialect: str = "v2") -> dict:
+    """The OpenAPI document of the routes of `app` that `dialect` serves.
+
+    Raises UndocumentedRoute on an undocumented one.
+    """
     plugin = MarshmallowPlugin()
     spec = APISpec(
-        title=TITLE,
+        title=TITLE if dialect == "v2" else f"{TITLE}: OpenIM v3",
         version=VERSION,
         openapi_version="3.1.0",
         plugins=[plugin],
-        info={"description": DOCUMENT_DESCRIPTION + error_table()},
+        info={"description": STYLES[dialect].description + error_table(STYLES[dialect])},
     )
     plugin.converter.add_attribute_function(wire_rules)
     documented = []
     for rule in sorted(api_rules(app), key=lambda rule: rule.rule):
+        if dialect_of_path(app, rule.rule).name != dialect:
+            continue
         route = route_doc(app.view_functions[rule.endpoint])
         if route is None:
             raise UndocumentedRoute(f"{rule.rule} (endpoint {rule.endpoint!r}) has no @documented description")
         documented.append(route)
         methods = sorted(rule.methods - IMPLICIT_METHODS)
-        spec.path(path=rule.rule, operations={method.lower(): operation(route, rule.endpoint) for method in methods})
+        style = style_of_endpoint(rule.endpoint)
+        spec.path(
+            path=rule.rule, operations={method.lower(): operation(route, rule.endpoint, style) for method in methods}
+        )
     document = spec.to_dict()
     components = document.get("components", {}).get("schemas", {})
+    bound = set()
     for route in documented:
         if route.request is not None:
-            component = components[plugin.schema_name_resolver(route.request)]
-            bind_every_spelling(component)
-            component.update(route.body_rules or {})
+            for schema_class in wire_schemas_in(route.request):
+                name = plugin.schema_name_resolver(schema_class)
+                if name not in bound:
+                    bind_every_spelling(components[name])
+                    bound.add(name)
+            components[plugin.schema_name_resolver(route.request)].update(route.body_rules or {})
     return document
 
 
-def document_for(app: Flask) -> dict:
-    """Built once per app, on first use: by then every blueprint is registered."""
-    if "openapi_document" not in app.extensions:
-        app.extensions["openapi_document"] = build_document(app)
-    return app.extensions["openapi_document"]
+def wire_schemas_in(schema_class: type) -> list[type]:
+    """The schema and the schemas of the JSON objects nested in it (v3's `users`, `pagination`)."""
+    found = [schema_class]
+    for field in schema_class().fields.values():
+        nested = getattr(getattr(field, "inner", field), "nested", None)
+        if isinstance(nested, type) and issubclass(nested, WireSchema):
+            found += wire_schemas_in(nested)
+    return found
+
+
+def document_for(app: Flask, dialect: str = "v2") -> dict:
+    """Built once per app and dialect, on first use: by then every blueprint is registered."""
+    documents = app.extensions.setdefault("openapi_documents", {})
+    if dialect not in documents:
+        documents[dialect] = build_document(app, dialect)
+    return documents[dialect]
 
 
 @bp.get("/openapi.json")
 @documented("This document", enveloped=False)
 def document():
-    """The OpenAPI 3.1 description of every route, as bare JSON (not in the envelope)."""
-    return jsonify(document_for(current_app._get_current_object()))
+    """The OpenAPI 3.1 description of every route of this dialect, as bare JSON (not in the envelope)."""
+    return jsonify(document_for(current_app._get_current_object(), dialect_of_request().name))
 
 
 def documented_routes(app: Flask) -> dict[str, RouteDoc]:

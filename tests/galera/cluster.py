@@ -9,6 +9,8 @@ from tests.http.server import Server
 
 NODES = (1, 2, 3)
 DATABASE = "openim_galera"
+# The v3 admin of the cluster's instances (OPENIM_MANAGER_UIDS).
+ADMIN = "galeraAdmin"
 
 # Filled by the tests, printed at the end of the run (retry counts, stall times).
 REPORT: list[str] = []

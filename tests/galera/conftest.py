@@ -7,6 +7,7 @@ and brought down at the end; a cluster that `status` shows up already is
 reused and left running. Only ports 3311-3313 are touched, never a MariaDB
 on 3306.
 """
+import json
 import os
 import subprocess
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.galera.cluster import DATABASE, NODES, REPORT, connect, node_url
+from tests.galera.cluster import ADMIN, DATABASE, NODES, REPORT, connect, node_url
 from tests.http.server import Server, Servers
 
 ENABLED = os.environ.get("GALERA_TESTS") == "1"
@@ -24,6 +25,7 @@ collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or REPO_ROOT / "scripts" / "galera-cluster.sh")
 WORKERS_PER_INSTANCE = 2
+# OPENIM_MANAGER_UIDS of every instance: the v3 tests' admin (test_5_v3.py).
 
 
 def pytest_configure(config):
@@ -113,7 +115,12 @@ def instances(galera_database, tmp_path_factory) -> list[Server]:
     servers = Servers(tmp_path_factory)
     try:
         yield [
-            servers.start(node_url(node), workers=WORKERS_PER_INSTANCE, upgrade=node == 1)
+            servers.start(
+                node_url(node),
+                workers=WORKERS_PER_INSTANCE,
+                upgrade=node == 1,
+                extra_env={"FLASK_OPENIM_MANAGER_UIDS": json.dumps([ADMIN])},
+            )
             for node in NODES
         ]
     finally:

@@ -52,8 +52,11 @@ def server_environment(instance_path: Path, database_url: str, bind: str, worker
 class Server:
     """One gunicorn instance; `post` returns (HTTP status, JSON answer)."""
 
-    def __init__(self, workdir: Path, database_url: str, workers: int, extra_env: dict | None = None):
+    def __init__(
+        self, workdir: Path, database_url: str, workers: int, extra_env: dict | None = None, wsgi_app: str = "wsgi:app"
+    ):
         self.workdir = workdir
+        self.wsgi_app = wsgi_app
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -78,7 +81,7 @@ class Server:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", self.wsgi_app],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -162,9 +165,16 @@ class Servers:
         self.tmp_path_factory = tmp_path_factory
         self.started: list[Server] = []
 
-    def start(self, database_url: str, workers: int = 4, upgrade: bool = True, extra_env: dict | None = None) -> Server:
-        """Run `flask db upgrade` (unless told not to), start gunicorn, wait until it answers."""
-        server = Server(self.tmp_path_factory.mktemp("gunicorn"), database_url, workers, extra_env)
+    def start(
+        self,
+        database_url: str,
+        workers: int = 4,
+        upgrade: bool = True,
+        extra_env: dict | None = None,
+        wsgi_app: str = "wsgi:app",
+    ) -> Server:
+        """Run `flask db upgrade` (unless told not to), start gunicorn (`wsgi_app`), wait until it answers."""
+        server = Server(self.tmp_path_factory.mktemp("gunicorn"), database_url, workers, extra_env, wsgi_app)
         self.started.append(server)
         if upgrade:
             server.upgrade_database()

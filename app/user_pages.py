@@ -1,0 +1,54 @@
+"""Users a page at a time, with the total (OpenIM v3's get_users and get_all_users_uid, SPEC §12)."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import User
+
+# appMangerLevel of ordinary users; 3 and 4 are notification and bot accounts.
+ORDINARY_LEVELS = (0, 1)
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    items: list
+
+
+def _offset(page_number: int, show_number: int) -> int:
+    return (page_number - 1) * show_number
+
+
+def ordinary_users_page(
+    page_number: int, show_number: int, user_id: str | None = None, nickname_part: str | None = None
+) -> Page:
+    """Ordinary users, newest first; `user_id` keeps only that exact ID, `nickname_part` nicknames containing it.
+
+    INSTR rather than LIKE: the same exact, case-sensitive match on SQLite and
+    on MySQL's binary collation, and no wildcards to escape.
+    """
+    conditions = [User.app_manger_level.in_(ORDINARY_LEVELS)]
+    if user_id is not None:
+        conditions.append(User.user_id == user_id)
+    if nickname_part:
+        conditions.append(func.instr(User.nickname, nickname_part) > 0)
+    total = db.session.execute(select(func.count()).select_from(User).where(*conditions)).scalar_one()
+    users = db.session.execute(
+        select(User)
+        .where(*conditions)
+        .order_by(User.created_at.desc(), User.user_id.desc())
+        .limit(show_number)
+        .offset(_offset(page_number, show_number))
+    ).scalars()
+    return Page(total, list(users))
+
+
+def user_ids_page(page_number: int, show_number: int) -> Page:
+    """Page `page_number` (from 1) of every userID in order, with how many there are."""
+    total = db.session.execute(select(func.count()).select_from(User)).scalar_one()
+    user_ids = db.session.execute(
+        select(User.user_id).order_by(User.user_id).limit(show_number).offset(_offset(page_number, show_number))
+    ).scalars()
+    return Page(total, list(user_ids))
