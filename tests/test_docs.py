@@ -1,7 +1,9 @@
 """GET /docs: the Swagger UI page and its assets, served by the app itself (no CDN)."""
 import re
 
+from app import create_app
 from app.web.docs import DOCUMENTS
+from tests.helpers import base_config
 
 
 def test_the_page_loads_its_assets_from_this_service_only(client):
@@ -21,7 +23,13 @@ def test_the_page_lists_every_document(client):
     assert len(DOCUMENTS) >= 1
     for name, _ in DOCUMENTS:
         assert f'"name": "{name}"' in page or f'"name":"{name}"' in page
-    assert '"/openapi.json"' in page
+    assert '"/openapi.json"' in page and '"/v3/openapi.json"' in page
+
+
+def test_app_v3s_page_lists_the_document_it_serves(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path))
+    page = create_app(base_config("sqlite://"), root_dialect="v3").test_client().get("/docs").get_data(as_text=True)
+    assert '"/openapi.json"' in page and "/v3/openapi.json" not in page
 
 
 def test_every_asset_the_page_names_is_served(client):

@@ -12,13 +12,14 @@ These routes are pages, not operations of the API: app/openapi.py leaves the
 """
 from importlib.resources import files
 
-from flask import Blueprint, render_template_string, send_from_directory, url_for
+from flask import Blueprint, current_app, render_template_string, send_from_directory, url_for
 
 bp = Blueprint("docs", __name__)
 
 # (name shown in the menu, endpoint that serves the document); the first one opens.
 DOCUMENTS = [
     ("OpenIM v2 API", "openapi.document"),
+    ("OpenIM v3 API (under /v3)", "v3_openapi.document"),
 ]
 
 SWAGGER_UI_DIST = files("flask_swagger_ui") / "dist"
@@ -58,7 +59,9 @@ def asset_url(filename: str) -> str:
 
 @bp.get("/docs")
 def page():
-    urls = [{"name": name, "url": url_for(endpoint)} for name, endpoint in DOCUMENTS]
+    # wsgi:app_v3 serves v3 alone, its document at the root: list the documents this app has.
+    served = current_app.view_functions
+    urls = [{"name": name, "url": url_for(endpoint)} for name, endpoint in DOCUMENTS if endpoint in served]
     return render_template_string(PAGE, title="API documentation", urls=urls, asset=asset_url)
 
 
