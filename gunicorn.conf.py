@@ -2,6 +2,7 @@
 
 Each setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
 """
+
 import os
 import shutil
 import sys

@@ -4,6 +4,7 @@
 v3 at the root, for OpenIM v3's port: `gunicorn -c gunicorn.conf.py -b 0.0.0.0:10002 wsgi:app_v3`.
 Each is built when first asked for, so an instance builds only the one it serves.
 """
+
 from functools import cache
 
 from app import create_app

@@ -1,4 +1,5 @@
 """OpenIM-compatible auth service: the application factory."""
+
 import logging
 
 from flask import Flask

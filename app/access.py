@@ -1,4 +1,5 @@
 """Who may call what: the API secret, login tokens and managers (SPEC §2, §9, §10)."""
+
 import hmac
 from dataclasses import dataclass
 

@@ -1,9 +1,9 @@
 """`flask users …`: the admins' door onto the same rules as the API (SPEC §7)."""
+
 import shlex
 import sys
 import time
 import uuid
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -142,9 +142,7 @@ def import_command(source, file_format, batch_size):
 
 def report_summary(summary: ImportSummary, row_name: str) -> None:
     """The summary of an import, then each invalid row by its `row_name`."""
-    click.echo(
-        f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}"
-    )
+    click.echo(f"created {summary.created}, already there {summary.existing}, invalid {summary.invalid_count}")
     # Repeated userIDs are found a batch at a time: put the rows back in order.
     for where, reason in sorted(summary.invalid, key=lambda entry: entry[0]):
         click.echo(f"  {row_name} {where}: {reason}", err=True)

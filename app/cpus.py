@@ -7,6 +7,7 @@ a CFS quota (cgroup v2 `cpu.max`, cgroup v1 `cpu.cfs_quota_us` over
 quota and be throttled. The answer is the smaller of the two, a quota of 1.5
 CPUs counting as 2, and never less than 1.
 """
+
 import math
 import os
 from pathlib import Path

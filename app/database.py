@@ -6,6 +6,7 @@ checks connections before use and timeouts so that a dead server cannot hang
 a worker: every wait on the server ends well before gunicorn's 30-second
 worker timeout, as an error the service answers with 503/802 or retries.
 """
+
 import functools
 import logging
 import random
@@ -19,8 +20,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from app import metrics
-from app import mysql_waits  # noqa: F401  (connections whose ping and handshake give up sooner)
+from app import (
+    metrics,
+    mysql_waits,  # noqa: F401  (connections whose ping and handshake give up sooner)
+)
 from app.extensions import db
 from app.sqlite_writes import SerializedWritesConnection
 

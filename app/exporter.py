@@ -6,6 +6,7 @@ user was created with. Users are read a page at a time in userID order (keyset
 paging), so memory stays flat however many there are; all the pages are read
 in one transaction, so the file is one consistent snapshot.
 """
+
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,7 +58,7 @@ def iter_pages(connection: Connection, page_size: int = EXPORT_PAGE_SIZE) -> Ite
 
 
 def user_line(row: Row) -> str:
-    record = dict(zip(WIRE_COLUMNS, row))
+    record = dict(zip(WIRE_COLUMNS, row, strict=True))
     record["createTime"] = to_unix_milliseconds(record["createTime"])
     return gojson.dumps(record) + "\n"
 

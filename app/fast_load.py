@@ -11,6 +11,7 @@ Only marshmallow's public API is used: a schema's `load_fields`, each field's
 `validators`, and the `__marshmallow_hook__` marker that marshmallow's
 decorators put on hook methods (marshmallow.decorators.MarshmallowHook).
 """
+
 import inspect
 import re
 
@@ -22,8 +23,7 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def has_hooks(schema: Schema) -> bool:
     """Whether the schema declares pre/post-load or schema-level validation hooks, which only marshmallow runs."""
     return any(
-        getattr(member, "__marshmallow_hook__", None)
-        for _, member in inspect.getmembers(type(schema), callable)
+        getattr(member, "__marshmallow_hook__", None) for _, member in inspect.getmembers(type(schema), callable)
     )
 
 

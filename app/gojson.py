@@ -5,11 +5,10 @@ escaped, as Go's encoding/json does; token payloads must match it byte for byte.
 Reading: strict JSON (no NaN/Infinity), UTF-8 only, and any failure, nesting
 too deep included, is a ValueError.
 """
+
 import json
 
-_GO_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def dumps(value) -> str:

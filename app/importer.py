@@ -5,6 +5,7 @@ userID exists are skipped, never overwritten, and a userID repeated within the
 file is reported on the line that repeats it. Memory stays flat however long
 the file is: one batch of rows at a time, and the userIDs seen so far on disk.
 """
+
 import csv
 import functools
 import io
@@ -108,10 +109,13 @@ def read_csv(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
         if len(cells) > len(columns):
             yield first_line, "more cells than the header has names"
             continue
-        yield first_line, {
-            name: _csv_value(value, is_integer)
-            for (name, is_integer), value in itertools.zip_longest(columns, cells)
-        }
+        yield (
+            first_line,
+            {
+                name: _csv_value(value, is_integer)
+                for (name, is_integer), value in itertools.zip_longest(columns, cells)
+            },
+        )
 
 
 def _csv_value(value: str | None, is_integer: bool):

@@ -14,6 +14,7 @@ writes, `{"UserID":…,"PlatformID":…,"exp":…,"iat":…}`, iat five seconds
 before now and no nbf. A token of one dialect is not the other's: each
 verify refuses the other's claim shape as unknown.
 """
+
 import base64
 import hashlib
 import hmac

@@ -6,6 +6,7 @@ operationID, route, dialect, errCode, status and duration_ms. JSON
 serialization escapes control characters (and here all of non-ASCII), so
 no value can break a line or forge one.
 """
+
 import logging
 
 from flask.logging import default_handler, wsgi_errors_stream

@@ -11,6 +11,7 @@ imported here on the first count, in a worker, never when the app package is
 merely imported: the gunicorn master imports app.cpus and the access logger
 before on_starting runs.
 """
+
 from functools import cache
 
 from app.openim import PLATFORM_NAMES

@@ -4,8 +4,9 @@ User IDs are compared exactly on every backend: on MySQL/MariaDB the column
 uses utf8mb4 with a binary collation, so `Bob`, `bob` and `BOB` are three users
 (MySQL's default collations would fold them into one, as OpenIM does).
 """
+
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Enum, Index, LargeBinary, SmallInteger, String
 from sqlalchemy.dialects import mysql
@@ -24,12 +25,12 @@ def exact_string(length: int) -> String:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def utc_datetime(seconds: int) -> datetime:
     """Unix seconds as the naive UTC datetime that created_at holds."""
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 class User(db.Model):

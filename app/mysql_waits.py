@@ -11,6 +11,7 @@ the import). So the ping and the handshake of a new connection (with its
 SET NAMES and init_command) wait at most HEALTH_CHECK_TIMEOUT_SECONDS, or the
 read timeout when that is shorter; statements keep the read timeout.
 """
+
 from contextlib import contextmanager
 
 from pymysql.connections import Connection as PyMySQLConnection

@@ -9,8 +9,9 @@ server's local time (its DSN says loc=Local); `zone` names that time zone.
 Dates are read as text, because MySQL's zero date ('0000-00-00 00:00:00',
 which OpenIM's non-strict servers hold) is no Python datetime.
 """
+
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CHAR, Column, Integer, MetaData, String, Table, bindparam, cast, create_engine, func, select
@@ -44,8 +45,16 @@ openim_users = Table(
 _c = openim_users.c
 _page = (
     select(
-        _c.user_id, _c.name, _c.face_url, _c.gender, _c.phone_number, cast(_c.birth, CHAR).label("birth"),
-        _c.email, _c.ex, cast(_c.create_time, CHAR).label("create_time"), _c.app_manger_level,
+        _c.user_id,
+        _c.name,
+        _c.face_url,
+        _c.gender,
+        _c.phone_number,
+        cast(_c.birth, CHAR).label("birth"),
+        _c.email,
+        _c.ex,
+        cast(_c.create_time, CHAR).label("create_time"),
+        _c.app_manger_level,
         _c.global_recv_msg_opt,
     )
     .order_by(_c.user_id)
@@ -59,7 +68,7 @@ def parse_datetime(text: str | None, zone: ZoneInfo) -> datetime | None:
     if text is None or text.startswith("0000-00-00"):
         return None
     local = datetime.fromisoformat(text).replace(tzinfo=zone)
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 class OpenImUsers:

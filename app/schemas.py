@@ -3,6 +3,7 @@
 Loaded dicts use the Python attribute names (`user_id`, `face_url`, ...); the
 JSON keys (`userID`, `faceURL`, ...) are the fields' data keys.
 """
+
 import re
 
 from marshmallow import ValidationError, validate

@@ -7,15 +7,14 @@ a 10-million-row file would need a gigabyte. A private temporary SQLite
 database (an empty file name: on disk, deleted when closed) keeps them in a
 B-tree, with a few megabytes of page cache in memory.
 """
+
 import json
 import sqlite3
 
 # One statement per batch: the batch's userIDs as a JSON array, inserted unless
 # already there; RETURNING names those inserted now, each once (needs SQLite 3.35).
 # ("WHERE true" tells SQLite's parser that ON CONFLICT is the upsert's.)
-REMEMBER = (
-    "INSERT INTO seen SELECT value FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING user_id"
-)
+REMEMBER = "INSERT INTO seen SELECT value FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING user_id"
 
 
 class SeenUserIds:

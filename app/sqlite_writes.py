@@ -19,6 +19,7 @@ cannot be given a timeout; a waiting worker polls, with LOCK_NB.)
 
 Used as the `factory` of sqlite3.connect (see database.engine_options).
 """
+
 import fcntl
 import os
 import sqlite3

@@ -5,6 +5,7 @@ database all instances share, so a kick through one instance is seen by all.
 Minting and verifying the JWT itself is app/jwt_tokens.py's; this module
 adds the app's key, lifetime and clock, and the records.
 """
+
 import calendar
 import functools
 import logging

@@ -2,6 +2,7 @@
 
 The views, the CLI and the tests all call these.
 """
+
 from collections.abc import Iterator
 
 from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
@@ -126,8 +127,7 @@ def find_users(user_ids: list[str]) -> list[User]:
     if not unique_ids:
         return []
     found = {
-        user.user_id: user
-        for user in db.session.execute(select(User).where(User.user_id.in_(unique_ids))).scalars()
+        user.user_id: user for user in db.session.execute(select(User).where(User.user_id.in_(unique_ids))).scalars()
     }
     return [found[user_id] for user_id in unique_ids if user_id in found]
 
@@ -190,12 +190,7 @@ def all_user_ids_if_at_most(limit: int) -> list[str] | None:
 
 def user_id_page(page_number: int, show_number: int) -> list[str]:
     """Page `page_number` (from 1) of the userIDs in order, `show_number` a page."""
-    query = (
-        select(User.user_id)
-        .order_by(User.user_id)
-        .limit(show_number)
-        .offset((page_number - 1) * show_number)
-    )
+    query = select(User.user_id).order_by(User.user_id).limit(show_number).offset((page_number - 1) * show_number)
     return list(db.session.execute(query).scalars())
 
 

@@ -5,6 +5,7 @@ field wins) and ignores unknown keys; OpenIM treats `null` for an optional
 field as absent, and v3 clients send `operationID` as a header. Every wire
 dialect's request schemas derive from WireSchema.
 """
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from app.fast_load import LONE_SURROGATE, FastLoader

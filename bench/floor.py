@@ -10,6 +10,7 @@ Served as `gunicorn -c gunicorn.conf.py bench.floor:app`; configured by the
 same FLASK_OPENIM_SECRET / FLASK_OPENIM_TOKEN_SECRET / FLASK_SQLALCHEMY_DATABASE_URI
 environment as the service.
 """
+
 import base64
 import hashlib
 import hmac
@@ -65,8 +66,14 @@ BOUND_SELECT = (
 )
 BOUND_KICK = "UPDATE token_records SET status = 'kicked' WHERE status = 'normal' AND token_hash IN ({hashes})"
 # Register's optional fields: (JSON key folded, column, kind, max length).
-OPTIONAL = [("faceurl", "face_url", str, 1024), ("gender", "gender", int, None), ("phonenumber", "phone_number", str, 32),
-            ("birth", "birth", int, None), ("email", "email", str, 64), ("ex", "ex", str, 1024)]
+OPTIONAL = [
+    ("faceurl", "face_url", str, 1024),
+    ("gender", "gender", int, None),
+    ("phonenumber", "phone_number", str, 32),
+    ("birth", "birth", int, None),
+    ("email", "email", str, 64),
+    ("ex", "ex", str, 1024),
+]
 
 SECRET = os.environ.get("FLASK_OPENIM_SECRET", "").encode()
 TOKEN_KEY = os.environ.get("FLASK_OPENIM_TOKEN_SECRET", "").encode()
@@ -81,8 +88,11 @@ def b64url(raw: bytes) -> bytes:
 def mint(user_id: str, platform: int, key: bytes, expire_days: int, now: int) -> tuple[str, int]:
     """(token, exp): the very bytes of app.jwt_tokens.mint_token."""
     exp = now + expire_days * DAY
-    payload = json.dumps({"UID": user_id, "Platform": PLATFORMS[platform], "exp": exp, "nbf": now, "iat": now},
-                         ensure_ascii=False, separators=(",", ":")).translate(GO_ESCAPES)
+    payload = json.dumps(
+        {"UID": user_id, "Platform": PLATFORMS[platform], "exp": exp, "nbf": now, "iat": now},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).translate(GO_ESCAPES)
     signing_input = HEADER + b"." + b64url(payload.encode())
     return (signing_input + b"." + b64url(hmac.new(key, signing_input, hashlib.sha256).digest())).decode(), exp
 
@@ -114,11 +124,17 @@ class Database:
             import pymysql.constants
 
             u = urlparse(self.url)
-            conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
-                                   password=unquote(u.password or ""), database=u.path.lstrip("/"),
-                                   charset="utf8mb4", autocommit=True,
-                                   # An upsert that changes nothing counts 1 row, not 0 (as SQLAlchemy sets).
-                                   client_flag=pymysql.constants.CLIENT.FOUND_ROWS)
+            conn = pymysql.connect(
+                host=u.hostname,
+                port=u.port or 3306,
+                user=unquote(u.username or "root"),
+                password=unquote(u.password or ""),
+                database=u.path.lstrip("/"),
+                charset="utf8mb4",
+                autocommit=True,
+                # An upsert that changes nothing counts 1 row, not 0 (as SQLAlchemy sets).
+                client_flag=pymysql.constants.CLIENT.FOUND_ROWS,
+            )
             binary, if_not_exists = "BINARY(32)", "IF NOT EXISTS"  # MariaDB's; MySQL has none
         for statement in TOKEN_TABLE:
             conn.cursor().execute(statement.format(binary=binary, if_not_exists=if_not_exists))
@@ -234,8 +250,18 @@ def user_register(environ) -> dict:
     if row["gender"] not in (0, 1, 2):
         raise Answer("400 Bad Request", 400, "gender: bad value")
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    params = (user_id, nickname, row["face_url"], row["gender"], row["phone_number"], row["birth"], row["email"],
-              row["ex"], body["operationid"], created)
+    params = (
+        user_id,
+        nickname,
+        row["face_url"],
+        row["gender"],
+        row["phone_number"],
+        row["birth"],
+        row["email"],
+        row["ex"],
+        body["operationid"],
+        created,
+    )
     duplicate = Answer("409 Conflict", 1102, "userID already registered")
     return issue(user_id, platform, [(db.user_insert, params)], duplicate)
 

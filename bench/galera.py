@@ -13,6 +13,7 @@ of BENCHMARKS.md between the galera-bench markers (bench/run.py carries it over)
     .venv/bin/python bench/galera.py                 # ~2.5 minutes; writes BENCHMARKS.md
     .venv/bin/python bench/galera.py --seconds 3 --rounds 1 --output bench/out/galera.md
 """
+
 import argparse
 import fcntl
 import os
@@ -26,8 +27,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402 - after the path is set
-    CONNECTIONS, DEFAULT_MYSQL_URL, GALERA_END, GALERA_START, NOTES_HEADING, OUT, ROOT, Backend, Bench, Server,
-    check_answer, ensure_wrk, machine, mysql_answers, user_rows, wrk,
+    CONNECTIONS,
+    DEFAULT_MYSQL_URL,
+    GALERA_END,
+    GALERA_START,
+    NOTES_HEADING,
+    OUT,
+    ROOT,
+    Backend,
+    Bench,
+    Server,
+    check_answer,
+    ensure_wrk,
+    machine,
+    mysql_answers,
+    user_rows,
+    wrk,
 )
 
 CLUSTER_SCRIPT = Path(os.environ.get("GALERA_CLUSTER_SCRIPT") or ROOT / "scripts" / "galera-cluster.sh")
@@ -112,8 +127,10 @@ def setup(bench: Bench, name: str, urls: list[str], users: int, servers: list) -
     backend.insert_users(user_rows(users), batch=1000)
     slug = name.lower()
     with ThreadPoolExecutor(len(urls)) as pool:
-        futures = [pool.submit(bench.serve, "wsgi:app", Backend(name, url), f"galera-bench-{slug}-{i}")
-                   for i, url in enumerate(urls, 1)]
+        futures = [
+            pool.submit(bench.serve, "wsgi:app", Backend(name, url), f"galera-bench-{slug}-{i}")
+            for i, url in enumerate(urls, 1)
+        ]
         errors = []
         for future in futures:  # every started one is stopped at the end, even if another failed
             try:
@@ -122,7 +139,7 @@ def setup(bench: Bench, name: str, urls: list[str], users: int, servers: list) -
                 errors.append(exc)
         if errors:
             raise errors[0]
-    started = servers[-len(urls):]
+    started = servers[-len(urls) :]
     for server in started:
         check_answer(server, users, bench.secret)  # on the cluster: the seed is visible through every node
     return started
@@ -133,7 +150,7 @@ def drive(bench: Bench, servers: list[Server], script: str, seconds: int, users:
     split = [CONNECTIONS // len(servers) + (i < CONNECTIONS % len(servers)) for i in range(len(servers))]
     with ThreadPoolExecutor(len(servers)) as pool:
         futures = []
-        for server, connections in zip(servers, split):
+        for server, connections in zip(servers, split, strict=True):
             bench.runs += 1
             env = {**bench.env, "BENCH_USERS": str(users), "BENCH_RUN": f"g{os.getpid()}x{bench.runs}"}
             futures.append(pool.submit(wrk, server, script, seconds, env, connections))
@@ -143,13 +160,20 @@ def drive(bench: Bench, servers: list[Server], script: str, seconds: int, users:
                 parts.append(future.result())
             except subprocess.CalledProcessError as exc:  # wrk's own failure (e.g. cannot connect): say why
                 failure = exc
-                print(f"wrk failed (exit {exc.returncode}): {(exc.stderr or '').strip()[-300:]} "
-                      f"{(exc.stdout or '').strip()[-300:]}")
+                print(
+                    f"wrk failed (exit {exc.returncode}): {(exc.stderr or '').strip()[-300:]} "
+                    f"{(exc.stdout or '').strip()[-300:]}"
+                )
         if len(parts) < len(futures):
             raise failure
-    return {"rps": sum(p["rps"] for p in parts), "p99_ms": max(p["p99_ms"] for p in parts),
-            "p50_ms": max(p["p50_ms"] for p in parts), "errors": sum(p["errors"] for p in parts),
-            "parts": [p["rps"] for p in parts], "split": split}
+    return {
+        "rps": sum(p["rps"] for p in parts),
+        "p99_ms": max(p["p99_ms"] for p in parts),
+        "p50_ms": max(p["p50_ms"] for p in parts),
+        "errors": sum(p["errors"] for p in parts),
+        "parts": [p["rps"] for p in parts],
+        "split": split,
+    }
 
 
 def compare(bench: Bench, setups: dict, script: str, users: int) -> dict:
@@ -164,9 +188,11 @@ def compare(bench: Bench, setups: dict, script: str, users: int) -> dict:
                 time.sleep(3)
                 result = drive(bench, servers, script, bench.seconds, users)
             bench.load_averages.append(os.getloadavg()[0])
-            print(f"[{name:>10}] {script:8} {result['rps']:7.0f} req/s (per instance "
-                  f"{' + '.join(f'{r:.0f}' for r in result['parts'])})  p99 {result['p99_ms']:7.2f} ms  "
-                  f"errors {result['errors']}")
+            print(
+                f"[{name:>10}] {script:8} {result['rps']:7.0f} req/s (per instance "
+                f"{' + '.join(f'{r:.0f}' for r in result['parts'])})  p99 {result['p99_ms']:7.2f} ms  "
+                f"errors {result['errors']}"
+            )
             rounds[name].append(result["rps"])
             errors[name] += result["errors"]
             if name not in best or result["rps"] > best[name]["rps"]:
@@ -214,21 +240,33 @@ def section(bench: Bench, users: int, results: dict, notes: dict) -> str:
     ]
     for script, label in (("token", "user_token"), ("register", "user_register")):
         s, g = results[script]["Standalone"], results[script]["Galera"]
-        lines.append(f"| {label} | {s['rps']:.0f} | {s['p99_ms']:.2f} | {s['errors']} | {g['rps']:.0f} | "
-                     f"{g['p99_ms']:.2f} | {g['errors']} | {100 * g['rps'] / s['rps']:.0f} % |")
-    lines += ["", "Per instance (req/s): " + "; ".join(
-        f"{label} standalone {' + '.join(f'{r:.0f}' for r in results[script]['Standalone']['parts'])}, "
-        f"Galera {' + '.join(f'{r:.0f}' for r in results[script]['Galera']['parts'])}"
-        for script, label in (("token", "user_token"), ("register", "user_register"))) + ".",
-        "Every round (total req/s, in order): " + "; ".join(
-        f"{label} standalone {', '.join(f'{r:.0f}' for r in results[script]['Standalone']['rounds'])}, "
-        f"Galera {', '.join(f'{r:.0f}' for r in results[script]['Galera']['rounds'])}"
-        for script, label in (("token", "user_token"), ("register", "user_register"))) + ".",
-        "", "On one machine the cluster adds no CPU: three database servers share the cores with gunicorn and "
+        lines.append(
+            f"| {label} | {s['rps']:.0f} | {s['p99_ms']:.2f} | {s['errors']} | {g['rps']:.0f} | "
+            f"{g['p99_ms']:.2f} | {g['errors']} | {100 * g['rps'] / s['rps']:.0f} % |"
+        )
+    lines += [
+        "",
+        "Per instance (req/s): "
+        + "; ".join(
+            f"{label} standalone {' + '.join(f'{r:.0f}' for r in results[script]['Standalone']['parts'])}, "
+            f"Galera {' + '.join(f'{r:.0f}' for r in results[script]['Galera']['parts'])}"
+            for script, label in (("token", "user_token"), ("register", "user_register"))
+        )
+        + ".",
+        "Every round (total req/s, in order): "
+        + "; ".join(
+            f"{label} standalone {', '.join(f'{r:.0f}' for r in results[script]['Standalone']['rounds'])}, "
+            f"Galera {', '.join(f'{r:.0f}' for r in results[script]['Galera']['rounds'])}"
+            for script, label in (("token", "user_token"), ("register", "user_register"))
+        )
+        + ".",
+        "",
+        "On one machine the cluster adds no CPU: three database servers share the cores with gunicorn and "
         "wrk, so this measures what replication, certification and causal reads (`wsrep_sync_wait`) cost, not "
         "the scale-out a cluster of separate hosts would give. On a shared machine the rounds spread widely "
         "(above): read the ratio to within some tens of percent.",
-        GALERA_END]
+        GALERA_END,
+    ]
     return "\n".join(lines)
 
 
@@ -237,7 +275,7 @@ def write_section(path: Path, text: str) -> None:
     old = path.read_text() if path.exists() else ""
     first, last = old.find(GALERA_START), old.find(GALERA_END)
     if 0 <= first < last:
-        new = old[:first] + text + old[last + len(GALERA_END):]
+        new = old[:first] + text + old[last + len(GALERA_END) :]
     elif (notes := old.find(NOTES_HEADING)) >= 0:
         new = old[:notes] + text + "\n\n" + old[notes:]
     else:
@@ -290,8 +328,12 @@ def main() -> None:
         else:
             bring_cluster_up()
             brought_up, origin = True, "brought up for the run, taken down after"
-        notes = {"uptime": uptime, "cluster_origin": origin,
-                 "standalone": server_settings(standalone), "cluster": server_settings(galera)}
+        notes = {
+            "uptime": uptime,
+            "cluster_origin": origin,
+            "standalone": server_settings(standalone),
+            "cluster": server_settings(galera),
+        }
         setups = {
             "Standalone": setup(bench, "Standalone", [standalone.url] * INSTANCES, args.users, servers),
             "Galera": setup(bench, "Galera", [node_url(n) for n in NODES], args.users, servers),

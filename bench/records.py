@@ -5,6 +5,7 @@ does. Kick and delete run on a user with many records while another thread
 issues tokens to someone else; that writer's longest wait is what a batch
 holds the others up.
 """
+
 import statistics
 import tempfile
 import threading
@@ -37,9 +38,14 @@ def add_records(user_id: str, count: int, issued_at: int, expired: bool = False)
 
     for start in range(0, count, 10_000):
         rows = [
-            {"token_hash": f"{user_id}:{i}".encode().ljust(32, b"\0"), "user_id": user_id, "platform": 1 + i % 9,
-             "status": TokenStatus.normal, "issued_at": issued_at,
-             "expires_at": issued_at + (-WEEK if expired else WEEK)}
+            {
+                "token_hash": f"{user_id}:{i}".encode().ljust(32, b"\0"),
+                "user_id": user_id,
+                "platform": 1 + i % 9,
+                "status": TokenStatus.normal,
+                "issued_at": issued_at,
+                "expires_at": issued_at + (-WEEK if expired else WEEK),
+            }
             for i in range(start, min(count, start + 10_000))
         ]
         db.session.execute(insert(TokenRecord), rows)
@@ -123,8 +129,12 @@ def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
 def report(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
     lines = []
     for name, rows in results.items():
-        lines += [f"## Token records, in-process ({name})", "",
-                  "| operation | median / total | another writer's longest wait |", "|---|---:|---:|"]
+        lines += [
+            f"## Token records, in-process ({name})",
+            "",
+            "| operation | median / total | another writer's longest wait |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {operation} | {cost} | {wait} |" for operation, cost, wait in rows]
         lines.append("")
     return lines

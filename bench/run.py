@@ -18,6 +18,7 @@ with many records while another writer goes on.
     .venv/bin/python bench/run.py --quick    # < 1 min; writes bench/out/BENCHMARKS-quick.md
     .venv/bin/python bench/run.py --profile  # py-spy on the service's workers (.venv/bin/pip install py-spy)
 """
+
 import argparse
 import collections
 import csv
@@ -74,9 +75,15 @@ class Backend:
         from sqlalchemy.engine import make_url
 
         u = make_url(self.url)
-        return pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-                               password=u.password or "", database=u.database if database else None,
-                               charset="utf8mb4", connect_timeout=2)
+        return pymysql.connect(
+            host=u.host or "127.0.0.1",
+            port=u.port or 3306,
+            user=u.username or "root",
+            password=u.password or "",
+            database=u.database if database else None,
+            charset="utf8mb4",
+            connect_timeout=2,
+        )
 
     def recreate(self, env: dict) -> None:
         """Drop and create this database (never one whose name lacks 'bench'), then `flask db upgrade`."""
@@ -95,7 +102,10 @@ class Backend:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
                 cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
             conn.close()
-        run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], env={**env, "FLASK_SQLALCHEMY_DATABASE_URI": self.url})
+        run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            env={**env, "FLASK_SQLALCHEMY_DATABASE_URI": self.url},
+        )
 
     def insert_users(self, rows, batch: int = 1000) -> int:
         """Raw executemany of (userID, nickname, gender, email) rows, a commit per batch."""
@@ -149,8 +159,12 @@ class Server:
         self.port = free_port()
         self.log = open(OUT / f"{log_name}.log", "w")
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", target], cwd=ROOT,
-            env={**env, "OPENIM_BIND": f"127.0.0.1:{self.port}"}, stdout=self.log, stderr=subprocess.STDOUT)
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", target],
+            cwd=ROOT,
+            env={**env, "OPENIM_BIND": f"127.0.0.1:{self.port}"},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -166,8 +180,9 @@ class Server:
         sys.exit(f"gunicorn {target} did not answer in 30 s")
 
     def post(self, path: str, body: dict) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 return json.load(answer)
@@ -195,17 +210,37 @@ def ensure_wrk() -> str:
 def wrk(server: Server, script: str, seconds: int, env: dict, connections: int = CONNECTIONS) -> dict:
     """One wrk run (2 threads, 32 connections unless told) against 127.0.0.1; its numbers."""
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", f"bench/{script}.lua",
-         f"http://127.0.0.1:{server.port}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            f"bench/{script}.lua",
+            f"http://127.0.0.1:{server.port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
     r = json.loads(line[6:])
     socket_errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
     # The trivial script expects 404s and counts any other status itself; token_v3
     # counts answers whose errCode is not 0 (v3 refuses with HTTP 200).
     bad_status = r["unexpected"] if script == "trivial" else r["status"] + r["unexpected"]
-    return {"rps": r["requests"] / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000,
-            "p99_ms": r["p99_us"] / 1000, "errors": socket_errors + bad_status, "requests": r["requests"]}
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "errors": socket_errors + bad_status,
+        "requests": r["requests"],
+    }
 
 
 # ----------------------------------------------------------------- the steps
@@ -332,24 +367,40 @@ class Bench:
         import_db.recreate(self.env)
         env = {**self.env, "FLASK_SQLALCHEMY_DATABASE_URI": import_db.url}
         started = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", "users", "import", str(path)], cwd=ROOT,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [str(BIN / "flask"), "--app", "wsgi", "users", "import", str(path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         output = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         import_seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         count = sqlite3.connect(import_db.url.split("///", 1)[1]).execute("SELECT COUNT(*) FROM users").fetchone()[0]
-        print(f"[import] flask users import: {count} rows in {import_seconds:.1f} s, exit {proc.returncode}, "
-              f"peak RSS {usage.ru_maxrss / 1024:.0f} MB: {output.strip()[-200:]}")
-        return {"rows": rows, "raw_s": raw_seconds, "import_s": import_seconds, "imported": count,
-                "exit": proc.returncode, "peak_mb": usage.ru_maxrss / 1024,
-                "raw_rps": inserted / raw_seconds, "import_rps": count / import_seconds}
+        print(
+            f"[import] flask users import: {count} rows in {import_seconds:.1f} s, exit {proc.returncode}, "
+            f"peak RSS {usage.ru_maxrss / 1024:.0f} MB: {output.strip()[-200:]}"
+        )
+        return {
+            "rows": rows,
+            "raw_s": raw_seconds,
+            "import_s": import_seconds,
+            "imported": count,
+            "exit": proc.returncode,
+            "peak_mb": usage.ru_maxrss / 1024,
+            "raw_rps": inserted / raw_seconds,
+            "import_rps": count / import_seconds,
+        }
 
 
 def check_answer(server: Server, users: int, secret: str) -> None:
     """Before loading a server, one user_token must succeed: the bench measures real answers."""
-    answer = server.post("/auth/user_token", {"secret": secret, "platform": 1, "userID": f"u{users:07d}",
-                                              "operationID": "check"})
+    answer = server.post(
+        "/auth/user_token", {"secret": secret, "platform": 1, "userID": f"u{users:07d}", "operationID": "check"}
+    )
     if answer.get("errCode") != 0:
         sys.exit(f"user_token check failed: {answer}")
 
@@ -385,9 +436,25 @@ def profile(bench: Bench) -> None:
         for script in ("token", "register"):
             bench.load(server, script, 100_000)  # warm: imports and connections done before sampling
             raw = OUT / f"profile-{script}.txt"
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(server.proc.pid), "--subprocesses",
-                                    "--duration", str(bench.seconds), "--rate", "200", "--format", "raw",
-                                    "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(server.proc.pid),
+                    "--subprocesses",
+                    "--duration",
+                    str(bench.seconds),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             print(f"[profile] {script}: {fmt(bench.load(server, script, 100_000))}")
             spy.wait(timeout=60)
             summarize_profile(raw)
@@ -419,12 +486,19 @@ def summarize_profile(path: Path, top: int = 45) -> None:
 
 # ----------------------------------------------------------------- the report
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
+    )
     mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"nproc": os.cpu_count(), "cpu": model, "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "python": platform.python_version(), "wrk": wrk_version.split(" [")[0],
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "wrk": wrk_version.split(" [")[0],
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def verdict(ok: bool) -> str:
@@ -457,67 +531,107 @@ def report(
         "",
     ]
     for name, (users, results) in backends.items():
-        lines += [f"## {name}, {users:,} users", "",
-                  "| endpoint | service req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | floor errors | service / floor |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {name}, {users:,} users",
+            "",
+            "| endpoint | service req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | floor errors "
+            "| service / floor |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for script in ("token", "register", "trivial"):
             s, f = results[("service", script)], results[("floor", script)]
             name_ = {"token": "user_token", "register": "user_register", "trivial": "trivial (404)"}[script]
-            lines.append(f"| {name_} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
-                         f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * s['rps'] / f['rps']:.0f} % |")
+            lines.append(
+                f"| {name_} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
+                f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * s['rps'] / f['rps']:.0f} % |"
+            )
         v3, v2 = results[("service", "token_v3")], results[("service", "token")]
-        lines.append(f"| v3 get_user_token | {v3['rps']:.0f} | {v3['p50_ms']:.2f} | {v3['p99_ms']:.2f} | "
-                     f"{v3['errors']} | – | – | – | {100 * v3['rps'] / v2['rps']:.0f} % of v2 user_token |")
+        lines.append(
+            f"| v3 get_user_token | {v3['rps']:.0f} | {v3['p50_ms']:.2f} | {v3['p99_ms']:.2f} | "
+            f"{v3['errors']} | – | – | – | {100 * v3['rps'] / v2['rps']:.0f} % of v2 user_token |"
+        )
         lines.append("")
     if scale:
         small, big = scale[1000], scale[1_000_000]
-        lines += ["## user_token with 1 000 000 vs 1 000 users (SQLite, random userIDs)", "",
-                  "| users | req/s | p50 ms | p99 ms | errors |", "|---:|---:|---:|---:|---:|"]
-        lines += [f"| {n:,} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
-                  for n, r in scale.items()]
+        lines += [
+            "## user_token with 1 000 000 vs 1 000 users (SQLite, random userIDs)",
+            "",
+            "| users | req/s | p50 ms | p99 ms | errors |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {n:,} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
+            for n, r in scale.items()
+        ]
         lines += ["", f"1M / 1k: {100 * big['rps'] / small['rps']:.0f} %", ""]
     if imports:
         i = imports
-        lines += [f"## Import of {i['rows']:,} CSV rows (SQLite, fresh database each)", "",
-                  "| method | seconds | rows/s | peak RSS |", "|---|---:|---:|---:|",
-                  f"| raw `executemany` (csv module, batches of 1000, commit each) | {i['raw_s']:.1f} | {i['raw_rps']:.0f} | |",
-                  f"| `flask users import` (whole process; exit {i['exit']}, {i['imported']:,} rows stored) | "
-                  f"{i['import_s']:.1f} | {i['import_rps']:.0f} | {i['peak_mb']:.0f} MB |",
-                  "", f"import / raw: {100 * i['import_rps'] / i['raw_rps']:.0f} %", ""]
+        lines += [
+            f"## Import of {i['rows']:,} CSV rows (SQLite, fresh database each)",
+            "",
+            "| method | seconds | rows/s | peak RSS |",
+            "|---|---:|---:|---:|",
+            f"| raw `executemany` (csv module, batches of 1000, commit each) | {i['raw_s']:.1f} "
+            f"| {i['raw_rps']:.0f} | |",
+            f"| `flask users import` (whole process; exit {i['exit']}, {i['imported']:,} rows stored) | "
+            f"{i['import_s']:.1f} | {i['import_rps']:.0f} | {i['peak_mb']:.0f} MB |",
+            "",
+            f"import / raw: {100 * i['import_rps'] / i['raw_rps']:.0f} %",
+            "",
+        ]
     lines += records.report(token_records)
     on, off = metrics["on"], metrics["off"]
-    lines += ["## user_token with metrics on vs off (SQLite)", "",
-              "Prometheus metrics (GET /metrics, README \"Operations\") are on by default, in every run above; "
-              "here the same database is served by one instance with them and one with `OPENIM_METRICS=off`.", "",
-              "| metrics | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
-              for name, r in metrics.items()]
+    lines += [
+        "## user_token with metrics on vs off (SQLite)",
+        "",
+        'Prometheus metrics (GET /metrics, README "Operations") are on by default, in every run above; '
+        "here the same database is served by one instance with them and one with `OPENIM_METRICS=off`.",
+        "",
+        "| metrics | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
+        for name, r in metrics.items()
+    ]
     lines += ["", f"on / off: {100 * on['rps'] / off['rps']:.0f} %", ""]
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for name, (_, results) in backends.items():
         s, f = results[("service", "token")], results[("floor", "token")]
         r, rf = results[("service", "register")], results[("floor", "register")]
         ratio, ratio_r = s["rps"] / f["rps"], r["rps"] / rf["rps"]
-        lines.append(f"| {name}: user_token ≥ 50 % of floor, p99 ≤ 20 ms, 0 errors | {100 * ratio:.0f} %, "
-                     f"p99 {s['p99_ms']:.1f} ms, {s['errors']} errors | "
-                     f"{verdict(ratio >= 0.5 and s['p99_ms'] <= 20 and s['errors'] == 0)} |")
-        lines.append(f"| {name}: user_register ≥ 40 % of floor | {100 * ratio_r:.0f} % ({r['errors']} errors) | "
-                     f"{verdict(ratio_r >= 0.4 and r['errors'] == 0)} |")
-    ratio = on["rps"] / off["rps"]
-    lines.append(f"| metrics cost < 5 % of user_token throughput | on / off {100 * ratio:.0f} % | "
-                 f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |")
+        lines.append(
+            f"| {name}: user_token ≥ 50 % of floor, p99 ≤ 20 ms, 0 errors | {100 * ratio:.0f} %, "
+            f"p99 {s['p99_ms']:.1f} ms, {s['errors']} errors | "
+            f"{verdict(ratio >= 0.5 and s['p99_ms'] <= 20 and s['errors'] == 0)} |"
+        )
+        lines.append(
+            f"| {name}: user_register ≥ 40 % of floor | {100 * ratio_r:.0f} % ({r['errors']} errors) | "
+            f"{verdict(ratio_r >= 0.4 and r['errors'] == 0)} |"
+        )
         v3 = results[("service", "token_v3")]
         ratio_v3 = v3["rps"] / s["rps"]
-        lines.append(f"| {name}: v3 get_user_token ≥ 90 % of v2 user_token, 0 errors | {100 * ratio_v3:.0f} % "
-                     f"({v3['errors']} errors) | {verdict(ratio_v3 >= 0.9 and v3['errors'] == 0)} |")
+        lines.append(
+            f"| {name}: v3 get_user_token ≥ 90 % of v2 user_token, 0 errors | {100 * ratio_v3:.0f} % "
+            f"({v3['errors']} errors) | {verdict(ratio_v3 >= 0.9 and v3['errors'] == 0)} |"
+        )
+    ratio = on["rps"] / off["rps"]
+    lines.append(
+        f"| metrics cost < 5 % of user_token throughput | on / off {100 * ratio:.0f} % | "
+        f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |"
+    )
     if scale:
         ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
         lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {100 * ratio:.0f} % | {verdict(ratio >= 0.9)} |")
     if imports:
         ratio = imports["import_rps"] / imports["raw_rps"]
-        lines.append(f"| import ≥ 25 % of raw executemany | {100 * ratio:.0f} % | "
-                     f"{verdict(ratio >= 0.25 and imports['exit'] == 0 and imports['imported'] == imports['rows'])} |")
-        lines.append(f"| import peak memory < 200 MB | {imports['peak_mb']:.0f} MB | {verdict(imports['peak_mb'] < 200)} |")
+        lines.append(
+            f"| import ≥ 25 % of raw executemany | {100 * ratio:.0f} % | "
+            f"{verdict(ratio >= 0.25 and imports['exit'] == 0 and imports['imported'] == imports['rows'])} |"
+        )
+        lines.append(
+            f"| import peak memory < 200 MB | {imports['peak_mb']:.0f} MB | {verdict(imports['peak_mb'] < 200)} |"
+        )
     if bench.quick:
         lines += ["", "Quick run (CI smoke): short runs and few users; the numbers are not the benchmark."]
     return "\n".join(lines) + "\n"
@@ -538,7 +652,7 @@ def kept_notes(path: Path) -> str:
     notes = "" if start < 0 else "\n" + text[start:]
     first, last = text.find(GALERA_START), text.find(GALERA_END)
     if 0 <= first < last and (start < 0 or first < start):  # not already inside the notes
-        notes = "\n" + text[first:last + len(GALERA_END)] + "\n" + notes
+        notes = "\n" + text[first : last + len(GALERA_END)] + "\n" + notes
     return notes
 
 

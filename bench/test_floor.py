@@ -1,4 +1,5 @@
 """The floor mints the very bytes of the service's tokens (`pytest bench`; run.py checks it first)."""
+
 from app.jwt_tokens import mint_token
 from bench.floor import mint
 

@@ -4,6 +4,7 @@ Tests run on SQLite (a fresh file per test) unless TEST_DATABASE_URL names a
 MySQL/MariaDB database: then the schema is migrated once per session with
 `flask db upgrade`'s code, and every test starts from empty tables.
 """
+
 import flask_migrate
 import pytest
 from sqlalchemy import delete, text

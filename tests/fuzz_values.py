@@ -1,4 +1,5 @@
 """Hypothesis strategies for fuzzing the routes with any JSON and any header, shared by both dialects' fuzz tests."""
+
 from hypothesis import strategies as st
 
 from app import create_app
@@ -39,7 +40,9 @@ json_values = st.dictionaries(keys, values, max_size=12) | values
 
 
 # What an HTTP server hands over as a header value: latin-1, no control characters but tab.
-header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f") | st.just("\t"), max_size=70)
+header_values = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f") | st.just("\t"), max_size=70
+)
 
 
 def every_operation(app, prefix: str = "") -> list[tuple[str, str]]:

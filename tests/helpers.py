@@ -6,6 +6,7 @@ reads as the calls it makes: `token = api.register("alice")`, then
 (status code and envelope) for the tests about failures. The gunicorn-side
 counterpart for real round trips is `tests.http.server.Server`.
 """
+
 import os
 import re
 import subprocess
@@ -162,9 +163,17 @@ SPECIAL_USERS = [
     {"user_id": "😀🎉", "nickname": "😀" * 64, "face_url": "https://例え.jp/" + "😀" * 200, "gender": 2},
     {"user_id": "empty-optionals", "nickname": "E"},
     {
-        "user_id": "m" * 64, "nickname": "n" * 64, "face_url": "f" * 1024, "gender": 2, "phone_number": "1" * 32,
-        "birth": 4294967295, "email": "e" * 64, "ex": "x" * 1024, "operation_id": "o" * 64,
-        "app_manger_level": 4, "global_recv_msg_opt": 2,
+        "user_id": "m" * 64,
+        "nickname": "n" * 64,
+        "face_url": "f" * 1024,
+        "gender": 2,
+        "phone_number": "1" * 32,
+        "birth": 4294967295,
+        "email": "e" * 64,
+        "ex": "x" * 1024,
+        "operation_id": "o" * 64,
+        "app_manger_level": 4,
+        "global_recv_msg_opt": 2,
     },
     {"user_id": "json<&>", "nickname": '<b>&"\\\t\x7f', "ex": "line\nsep\u2028par\u2029 𠀀", "birth": 1},
     {"user_id": "manager", "nickname": "Manager", "app_manger_level": 2, "global_recv_msg_opt": 1},
@@ -183,21 +192,29 @@ def varied_users() -> list[dict]:
     for number, user in enumerate(SPECIAL_USERS):
         rows.append({"operation_id": f"op-{number}", "created_at": START + timedelta(seconds=number), **user})
     for number in range(BULK_USERS):
-        rows.append({
-            "user_id": f"bulk-{number:05d}",
-            "nickname": f"用户 {number}",
-            "gender": number % 3,
-            "birth": number * 86400,
-            "phone_number": f"+86 138 {number:08d}",
-            "operation_id": f"register-{number}",
-            "created_at": START + timedelta(milliseconds=number * 1001, microseconds=number),
-        })
+        rows.append(
+            {
+                "user_id": f"bulk-{number:05d}",
+                "nickname": f"用户 {number}",
+                "gender": number % 3,
+                "birth": number * 86400,
+                "phone_number": f"+86 138 {number:08d}",
+                "operation_id": f"register-{number}",
+                "created_at": START + timedelta(milliseconds=number * 1001, microseconds=number),
+            }
+        )
     return rows
 
 
 EMPTY_OPTIONALS = {
-    "face_url": "", "gender": 0, "phone_number": "", "birth": 0, "email": "", "ex": "",
-    "app_manger_level": 0, "global_recv_msg_opt": 0,
+    "face_url": "",
+    "gender": 0,
+    "phone_number": "",
+    "birth": 0,
+    "email": "",
+    "ex": "",
+    "app_manger_level": 0,
+    "global_recv_msg_opt": 0,
 }
 
 
@@ -206,8 +223,12 @@ def table_rows(app) -> list[tuple]:
     with app.app_context():
         rows = db.session.execute(select(users_table).order_by(users_table.c.user_id)).mappings().all()
     return sorted(
-        tuple({**row, "created_at": row["created_at"].replace(microsecond=row["created_at"].microsecond // 1000 * 1000)}
-              .items())
+        tuple(
+            {
+                **row,
+                "created_at": row["created_at"].replace(microsecond=row["created_at"].microsecond // 1000 * 1000),
+            }.items()
+        )
         for row in rows
     )
 
@@ -215,8 +236,11 @@ def table_rows(app) -> list[tuple]:
 # --- log lines and stuck writers ---------------------------------------------------------
 
 REQUEST_LINE = re.compile(
-    r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) errCode=(?P<err_code>-?\d+) duration=\d+\.\dms'
+    r'operationID=(?P<operation_id>"(?:[^"\\]|\\.)*") route=(?P<route>\S+) '
+    r"errCode=(?P<err_code>-?\d+) duration=\d+\.\dms"
 )
+
+
 def request_lines(caplog) -> list[re.Match]:
     return [
         match
@@ -229,11 +253,18 @@ def request_lines(caplog) -> list[re.Match]:
 def lock_file_held(database_path, seconds: float = 120):
     """Another process holds the database's lock file (a stuck writer) until the block ends."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
-        ), f"{database_path}{LOCK_FILE_SUFFIX}", str(seconds)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+            ),
+            f"{database_path}{LOCK_FILE_SUFFIX}",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline() == "held\n"

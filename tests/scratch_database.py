@@ -5,6 +5,7 @@ default collation (as `CREATE DATABASE … CHARACTER SET utf8mb4` makes it).
 TEST_SCRATCH_DATABASE_URL names another one, for runs without TEST_DATABASE_URL
 (the SQLite pass of `make test`).
 """
+
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -1,4 +1,5 @@
 """Every wait on the database ends well before gunicorn's worker timeout, as 503/802 (issue 12)."""
+
 import time
 import uuid
 

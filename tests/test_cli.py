@@ -1,4 +1,5 @@
 """The admins' command line (SPEC §7): `flask users create|import|token|list|show|delete`."""
+
 import io
 import re
 import tracemalloc
@@ -16,22 +17,37 @@ from tests.helpers import FIXED_NOW, TOKEN_SECRET, import_file, invalid_lines, s
 def test_create_with_every_option(app, runner):
     result = runner.invoke(
         args=[
-            "users", "create", "alice",
-            "--nickname", "Alice",
-            "--face-url", "https://example.com/alice.png",
-            "--gender", "2",
-            "--phone-number", "+86 138 0000 0000",
-            "--birth", "946684800",
-            "--email", "alice@example.com",
-            "--ex", '{"team": "blue"}',
-            "--operation-id", "op-create-alice",
+            "users",
+            "create",
+            "alice",
+            "--nickname",
+            "Alice",
+            "--face-url",
+            "https://example.com/alice.png",
+            "--gender",
+            "2",
+            "--phone-number",
+            "+86 138 0000 0000",
+            "--birth",
+            "946684800",
+            "--email",
+            "alice@example.com",
+            "--ex",
+            '{"team": "blue"}',
+            "--operation-id",
+            "op-create-alice",
         ]
     )
     assert result.exit_code == 0, result.output
     assert "created alice" in result.output
     user = stored(app, "alice")
     assert (user.nickname, user.face_url, user.gender, user.phone_number, user.birth, user.email, user.ex) == (
-        "Alice", "https://example.com/alice.png", 2, "+86 138 0000 0000", 946684800, "alice@example.com",
+        "Alice",
+        "https://example.com/alice.png",
+        2,
+        "+86 138 0000 0000",
+        946684800,
+        "alice@example.com",
         '{"team": "blue"}',
     )
     assert user.operation_id == "op-create-alice"
@@ -98,7 +114,8 @@ def test_user_ids_differing_in_case_are_different_users(app, runner):
 
 CSV_WITH_EVERY_FIELD = (
     "USERID,NickName,faceUrl,gender,birth,phoneNum,EMAIL,ex,operationID,createTime\n"
-    'full,Full Name,https://example.com/f.png,1,1600000000,555-0100,f@example.com,"two\nlines, and ""quotes""",op-1,123\n'
+    "full,Full Name,https://example.com/f.png,1,1600000000,555-0100,f@example.com,"
+    '"two\nlines, and ""quotes""",op-1,123\n'
     "sparse,Sparse,,,,,,,,\n"
 )
 
@@ -109,7 +126,12 @@ def test_import_csv_binds_keys_case_insensitively_and_reads_numbers(app, runner,
     assert summary_of(result) == (2, 0, 0)
     full = stored(app, "full")
     assert (full.nickname, full.face_url, full.gender, full.birth, full.phone_number, full.email, full.ex) == (
-        "Full Name", "https://example.com/f.png", 1, 1600000000, "555-0100", "f@example.com",
+        "Full Name",
+        "https://example.com/f.png",
+        1,
+        1600000000,
+        "555-0100",
+        "f@example.com",
         'two\nlines, and "quotes"',
     )
     assert full.operation_id == "op-1"
@@ -142,7 +164,10 @@ def test_import_reports_invalid_csv_rows_with_their_line_numbers(app, runner, tm
     assert "birth:" in reasons[9]
     assert "userID:" in reasons[11]
     assert [stored(app, user_id) is not None for user_id in ("good1", "good2", "good3", "bad-gender")] == [
-        True, True, True, False,
+        True,
+        True,
+        True,
+        False,
     ]
     assert stored(app, "good2").nickname == "multi\nline"
 
@@ -348,7 +373,7 @@ def test_list_prints_every_user_id_in_order_across_batches(app, runner):
     user_ids = [f"user-{number:05d}" for number in range(2500)] + ["Zed", "adam", "Adam", "_x"]
     with app.app_context():
         for start in range(0, len(user_ids), 1000):
-            store_batch([{"user_id": user_id, "nickname": "n"} for user_id in user_ids[start:start + 1000]])
+            store_batch([{"user_id": user_id, "nickname": "n"} for user_id in user_ids[start : start + 1000]])
     result = runner.invoke(args=["users", "list"])
     assert result.exit_code == 0
     assert result.output.splitlines() == sorted(user_ids)  # code point order, case sensitive

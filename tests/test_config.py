@@ -1,5 +1,6 @@
 """Configuration (SPEC §6): precedence, the instance folder, first-run secrets,
 the weak-secret check, and no PyJWT key-length warnings with OpenIM's key."""
+
 import base64
 import json
 import logging
@@ -198,8 +199,7 @@ def test_processes_starting_together_on_an_empty_instance_share_one_config(insta
     barrier = context.Barrier(process_count)
     results = context.Queue()
     processes = [
-        context.Process(target=start_app_and_report_secrets, args=(barrier, results))
-        for _ in range(process_count)
+        context.Process(target=start_app_and_report_secrets, args=(barrier, results)) for _ in range(process_count)
     ]
     for process in processes:
         process.start()
@@ -255,7 +255,8 @@ def test_allowed_weak_secrets_start_and_warn_at_every_start(instance_dir, monkey
         config = create_app().config
         assert (config["OPENIM_SECRET"], config["OPENIM_TOKEN_SECRET"]) == ("tuoyun", "open_im_server")
     warnings_logged = [
-        record for record in caplog.records
+        record
+        for record in caplog.records
         if record.levelno == logging.WARNING and "OPENIM_ALLOW_WEAK_SECRETS" in record.getMessage()
     ]
     assert len(warnings_logged) == 2
@@ -334,4 +335,3 @@ def test_openim_default_key_mints_and_verifies_without_key_length_warnings(make_
             issued = mint_app_token("openIM1111", 1)
             claims = verify_token(issued.token, ["open_im_server"], issued.issued_at)
     assert claims["UID"] == "openIM1111"
-

@@ -1,4 +1,5 @@
 """app/cpus.py: the CPUs the process may use, from fake cgroup trees and affinity masks."""
+
 import os
 import subprocess
 import sys
@@ -28,7 +29,13 @@ def test_without_cgroup_files_the_affinity_mask_counts(tmp_path, proc_cgroup):
 
 @pytest.mark.parametrize(
     ("cpu_max", "expected"),
-    [("max 100000\n", 8), ("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1), ("1600000 100000\n", 8)],
+    [
+        ("max 100000\n", 8),
+        ("200000 100000\n", 2),
+        ("150000 100000\n", 2),
+        ("50000 100000\n", 1),
+        ("1600000 100000\n", 8),
+    ],
 )
 def test_cgroup_v2_quota_at_the_root(tmp_path, proc_cgroup, cpu_max, expected):
     write(tmp_path / "cpu.max", cpu_max)

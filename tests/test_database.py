@@ -1,4 +1,5 @@
 """app/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
+
 import runpy
 from pathlib import Path
 

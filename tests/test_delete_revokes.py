@@ -6,9 +6,9 @@ the same userID. No token of the deleted user may parse, nor act for the new
 owner: read their private fields, update their profile, kick (the userID is a
 manager's, so a surviving token would have that power).
 """
+
 import threading
 import time
-
 from datetime import datetime
 
 import pytest

@@ -1,4 +1,5 @@
 """GET /docs: the Swagger UI page and its assets, served by the app itself (no CDN)."""
+
 import re
 
 from app import create_app

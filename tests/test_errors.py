@@ -1,4 +1,5 @@
 """The envelope on every answer, and the body rules: SPEC §1, §5."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """`flask users export`, and `flask users import` reading it back into an empty database exactly."""
+
 import calendar
 import json
 from datetime import datetime
@@ -76,18 +77,35 @@ def test_export_then_import_into_an_empty_database_is_exact(app, runner, empty_c
 
 
 def test_export_writes_request_field_names_in_raw_utf8(app, runner):
-    fill(app, [{
-        "user_id": "用户<1>", "nickname": "张伟 😀", "face_url": "", "gender": 1, "phone_number": "", "birth": 7,
-        "email": "", "ex": "a&b", "app_manger_level": 2, "global_recv_msg_opt": 1, "operation_id": "op-1",
-        "created_at": datetime(2022, 2, 24, 4, 1, 44),
-    }])
+    fill(
+        app,
+        [
+            {
+                "user_id": "用户<1>",
+                "nickname": "张伟 😀",
+                "face_url": "",
+                "gender": 1,
+                "phone_number": "",
+                "birth": 7,
+                "email": "",
+                "ex": "a&b",
+                "app_manger_level": 2,
+                "global_recv_msg_opt": 1,
+                "operation_id": "op-1",
+                "created_at": datetime(2022, 2, 24, 4, 1, 44),
+            }
+        ],
+    )
     result = runner.invoke(args=["users", "export"])  # '-', stdout, by default
     assert result.exit_code == 0
-    assert result.stdout_bytes == (
-        '{"userID":"用户\\u003c1\\u003e","nickname":"张伟 😀","faceURL":"","gender":1,"phoneNumber":"",'
-        '"birth":7,"email":"","ex":"a\\u0026b","appMangerLevel":2,"globalRecvMsgOpt":1,'
-        '"createTime":1645675304000,"operationID":"op-1"}\n'
-    ).encode("utf-8")
+    assert (
+        result.stdout_bytes
+        == (
+            '{"userID":"用户\\u003c1\\u003e","nickname":"张伟 😀","faceURL":"","gender":1,"phoneNumber":"",'
+            '"birth":7,"email":"","ex":"a\\u0026b","appMangerLevel":2,"globalRecvMsgOpt":1,'
+            '"createTime":1645675304000,"operationID":"op-1"}\n'
+        ).encode()
+    )
 
 
 def test_export_of_no_users_is_an_empty_file(runner, tmp_path):
@@ -112,6 +130,7 @@ def test_export_queries_a_page_at_a_time_and_writes_each_before_the_next(app):
     fill(app, varied_users()[:1050])
     log = []
     with app.app_context():
+
         def note_select(connection, cursor, statement, parameters, context, executemany):
             if statement.lstrip().upper().startswith("SELECT") and "users" in statement:
                 log.append(("select", None))
@@ -137,8 +156,12 @@ def test_export_pages_follow_userid_order_without_gaps(app):
 
 @pytest.mark.parametrize(
     "created_at",
-    [datetime(1970, 1, 1), datetime(1970, 1, 1, 0, 0, 0, 1000), datetime(2022, 2, 24, 4, 1, 44, 123999),
-     datetime(9999, 12, 31, 23, 59, 59, 999000)],
+    [
+        datetime(1970, 1, 1),
+        datetime(1970, 1, 1, 0, 0, 0, 1000),
+        datetime(2022, 2, 24, 4, 1, 44, 123999),
+        datetime(9999, 12, 31, 23, 59, 59, 999000),
+    ],
 )
 def test_unix_milliseconds_both_ways(created_at):
     milliseconds = to_unix_milliseconds(created_at)
@@ -159,9 +182,7 @@ def test_import_keeps_create_time_levels_and_operation_id(app, runner, tmp_path)
     assert result.exit_code == 0, result.output
     a, b = stored(app, "a"), stored(app, "b")
     expected_created = datetime(2022, 2, 24, 4, 1, 44, 0 if is_mysql(TEST_DATABASE_URL) else 123000)
-    assert (a.created_at, a.app_manger_level, a.global_recv_msg_opt, a.operation_id) == (
-        expected_created, 2, 1, "op-a"
-    )
+    assert (a.created_at, a.app_manger_level, a.global_recv_msg_opt, a.operation_id) == (expected_created, 2, 1, "op-a")
     assert (b.app_manger_level, b.global_recv_msg_opt, b.operation_id) == (0, 0, "")
     assert abs(b.created_at - utc_now()).total_seconds() < 3600  # the import's time
 
@@ -191,7 +212,12 @@ def test_import_refuses_out_of_range_levels_and_create_times(app, runner, tmp_pa
     assert summary_of(result) == (1, 0, 7)
     reasons = invalid_lines(result)
     assert [reasons[line].split(":")[0] for line in range(2, 9)] == [
-        "appMangerLevel", "appMangerLevel", "globalRecvMsgOpt", "createTime", "createTime", "createTime",
+        "appMangerLevel",
+        "appMangerLevel",
+        "globalRecvMsgOpt",
+        "createTime",
+        "createTime",
+        "createTime",
         "operationID",
     ]
 

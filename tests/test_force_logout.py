@@ -1,4 +1,5 @@
 """POST /auth/force_logout and `flask users kick` (SPEC §9): kicks, who may kick, across instances."""
+
 import pytest
 
 from app import access

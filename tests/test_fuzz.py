@@ -3,6 +3,7 @@
 Deterministic (derandomized, no example database) and sized for `make test`;
 `make fuzz` runs the same tests with FUZZ_EXAMPLES raising the example counts.
 """
+
 import os
 
 import pytest

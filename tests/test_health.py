@@ -1,4 +1,5 @@
 """GET /healthz: 200 when the database answers SELECT 1, 503/802 within a second when it does not."""
+
 import logging
 import socket
 import time

@@ -6,6 +6,7 @@ of 5 000 digits), a lone surrogate in userID, and the size limit on the two
 /auth routes that take a secret. This module extends those to every route and
 every field, and adds what they do not cover.
 """
+
 import io
 import json
 import time

@@ -1,4 +1,5 @@
 """The import tells the truth (issue 12): no retry-matching operationID, repeats named, real counts."""
+
 import pytest
 from sqlalchemy import event, select
 

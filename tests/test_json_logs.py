@@ -4,6 +4,7 @@ Outside gunicorn the app's logger gets a JSON handler (app/log_format.py);
 its output is read back here line by line. tests/http/test_metrics_and_logs.py
 checks gunicorn's own records.
 """
+
 import io
 import json
 import logging

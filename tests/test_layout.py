@@ -2,6 +2,7 @@
 
 Rules and storage never reach into HTTP; the pure parts import nothing of the app's state.
 """
+
 import ast
 from pathlib import Path
 
@@ -24,8 +25,16 @@ def imported_modules(module: str) -> set[str]:
 
 
 RULES = [
-    "app.errors", "app.users", "app.jwt_tokens", "app.token_records", "app.importer", "app.access", "app.cli",
-    "app.admin_tokens", "app.user_batches", "app.user_pages",
+    "app.errors",
+    "app.users",
+    "app.jwt_tokens",
+    "app.token_records",
+    "app.importer",
+    "app.access",
+    "app.cli",
+    "app.admin_tokens",
+    "app.user_batches",
+    "app.user_pages",
 ]
 
 
@@ -64,6 +73,8 @@ def test_the_rules_counters_know_nothing_of_flask_nor_load_prometheus_on_import(
     assert not {name for name in imports if name.startswith("app.web")}
     # gunicorn's master imports the app package before it sets PROMETHEUS_MULTIPROC_DIR.
     tree = ast.parse((APP / "metrics.py").read_text())
-    top_level = {alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    top_level = {
+        alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names
+    }
     top_level |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in top_level if name.startswith("prometheus_client")}

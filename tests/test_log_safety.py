@@ -1,4 +1,5 @@
 """No caller can split, forge or flood a log line (app/web/log_safety.py, issue 12)."""
+
 import json
 import logging
 import re

@@ -1,5 +1,6 @@
 """Secrets and logs (SPEC §5): nothing secret in any log record, one request
 line per request, and 500 / 503 answers that tell nothing but the envelope."""
+
 import logging
 
 import pytest

@@ -5,6 +5,7 @@ registry, shared by every app of the test session: tests compare counts
 before and after. tests/http/test_metrics_and_logs.py checks the sums over
 gunicorn workers.
 """
+
 import pytest
 from prometheus_client import REGISTRY
 from pymysql.err import OperationalError as PyMySQLOperationalError

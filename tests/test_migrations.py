@@ -4,6 +4,7 @@ Each test gets an empty database of its own: a fresh SQLite file, or a scratch
 MySQL database next to TEST_DATABASE_URL's, created with a latin1 default so
 that the utf8mb4 binary collation provably comes from the migrations.
 """
+
 from datetime import datetime
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """OPENIM_MULTI_LOGIN (SPEC §9): keep, kick_same_platform, single; and what each costs user_token."""
+
 import pytest
 from sqlalchemy import event
 

@@ -4,6 +4,7 @@ Runs only when TEST_DATABASE_URL names a MySQL/MariaDB database. Everything
 goes through the HTTP test client; the database is read directly only to
 check what was stored.
 """
+
 import logging
 import threading
 import time
@@ -17,9 +18,7 @@ from app.extensions import db
 from app.models import User
 from tests.helpers import TEST_DATABASE_URL, Api, is_mysql
 
-pytestmark = pytest.mark.skipif(
-    not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)"
-)
+pytestmark = pytest.mark.skipif(not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)")
 
 FOUR_BYTE = "😀𠀀𝒜"  # an emoji, CJK extension B, a mathematical letter: all outside the BMP
 
@@ -72,7 +71,13 @@ class TestFourByteUtf8:
         "email": "😀@𠀀.example",
         "ex": " " + "𝒜" * 1022 + " ",  # white space at both ends is kept
     }
-    STORED = {"nickname": "nickname", "faceURL": "face_url", "phoneNumber": "phone_number", "email": "email", "ex": "ex"}
+    STORED = {
+        "nickname": "nickname",
+        "faceURL": "face_url",
+        "phoneNumber": "phone_number",
+        "email": "email",
+        "ex": "ex",
+    }
 
     @pytest.mark.parametrize("user_id", [FOUR_BYTE, "𠀀" * 64, "user😀", "用户<1>&"])
     def test_user_id_round_trips(self, app, api, user_id):
@@ -124,8 +129,16 @@ def hold_row_lock(connection, user_id: str) -> None:
     connection.begin()
     connection.execute(
         insert(User).values(
-            user_id=user_id, nickname="holder", face_url="", gender=0, phone_number="", birth=0,
-            email="", ex="", operation_id="holder", created_at=text("NOW()"),
+            user_id=user_id,
+            nickname="holder",
+            face_url="",
+            gender=0,
+            phone_number="",
+            birth=0,
+            email="",
+            ex="",
+            operation_id="holder",
+            created_at=text("NOW()"),
         )
     )
 
@@ -133,8 +146,7 @@ def hold_row_lock(connection, user_id: str) -> None:
 def wait_for_inserts(connection, count: int, timeout: float = 5) -> None:
     """Wait until `count` connections to the test database are inside an INSERT INTO users."""
     query = text(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
-        " WHERE DB = :database AND INFO LIKE 'INSERT INTO users%'"
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = :database AND INFO LIKE 'INSERT INTO users%'"
     )
     database = make_url(TEST_DATABASE_URL).database
     deadline = time.monotonic() + timeout

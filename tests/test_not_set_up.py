@@ -1,4 +1,5 @@
 """A database without tables (`flask db upgrade` never run) gets one clear line, not a traceback."""
+
 import logging
 import uuid
 

@@ -1,10 +1,10 @@
 """`flask users import-openim URL` against a real MariaDB database laid out as OpenIM v2 creates it."""
+
 import re
 from datetime import datetime
-
-import pytest
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import create_engine, event, text
 
 from app import cli
@@ -33,13 +33,33 @@ CREATE TABLE `users` (
 )
 """
 COLUMNS = (
-    "user_id", "name", "face_url", "gender", "phone_number", "birth", "email", "ex", "create_time",
-    "app_manger_level", "global_recv_msg_opt",
+    "user_id",
+    "name",
+    "face_url",
+    "gender",
+    "phone_number",
+    "birth",
+    "email",
+    "ex",
+    "create_time",
+    "app_manger_level",
+    "global_recv_msg_opt",
 )
 LONG_NAME = "长" * 100
 OPENIM_ROWS = [
-    ("openim-001", "张伟", "https://im.example.cn/face/001.png", 1, "13800000000", "1990-05-17 00:00:00",
-     "zw@example.cn", '{"dept":"研发"}', "2022-02-24 04:01:44.123", 0, 0),
+    (
+        "openim-001",
+        "张伟",
+        "https://im.example.cn/face/001.png",
+        1,
+        "13800000000",
+        "1990-05-17 00:00:00",
+        "zw@example.cn",
+        '{"dept":"研发"}',
+        "2022-02-24 04:01:44.123",
+        0,
+        0,
+    ),
     ("emoji😀", "🎉派对🎉", "", 2, "", "2000-01-01 12:00:00.000", "", "", "2023-03-01 00:00:00", 1, 1),
     ("nulls", "Nulls", None, None, None, None, None, None, None, None, None),
     ("zero-dates", "Zero", "", 0, "", "0000-00-00 00:00:00", "", "", "0000-00-00 00:00:00", 0, 0),
@@ -70,7 +90,7 @@ def create_openim_database(url: str, rows: list[tuple]) -> None:
             insert = text(
                 f"INSERT INTO users ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + name for name in COLUMNS)})"
             )
-            connection.execute(insert, [dict(zip(COLUMNS, row)) for row in rows])
+            connection.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     finally:
         engine.dispose()
 
@@ -113,7 +133,12 @@ def test_import_openim_keeps_every_field_and_refuses_a_long_nickname(app, runner
 
     first = stored(app, "openim-001")
     assert (first.nickname, first.face_url, first.gender, first.phone_number, first.email, first.ex) == (
-        "张伟", "https://im.example.cn/face/001.png", 1, "13800000000", "zw@example.cn", '{"dept":"研发"}'
+        "张伟",
+        "https://im.example.cn/face/001.png",
+        1,
+        "13800000000",
+        "zw@example.cn",
+        '{"dept":"研发"}',
     )
     assert first.birth == 642902400  # 1990-05-17T00:00:00Z
     assert first.created_at == expected_created_at("2022-02-24 04:01:44.123")
@@ -123,12 +148,21 @@ def test_import_openim_keeps_every_field_and_refuses_a_long_nickname(app, runner
 
     emoji = stored(app, "emoji😀")
     assert (emoji.nickname, emoji.birth, emoji.gender, emoji.app_manger_level, emoji.global_recv_msg_opt) == (
-        "🎉派对🎉", 946728000, 2, 1, 1
+        "🎉派对🎉",
+        946728000,
+        2,
+        1,
+        1,
     )
 
     nulls = stored(app, "nulls")
     assert (nulls.face_url, nulls.gender, nulls.phone_number, nulls.birth, nulls.email, nulls.ex) == (
-        "", 0, "", 0, "", ""
+        "",
+        0,
+        "",
+        0,
+        "",
+        "",
     )
     assert (nulls.app_manger_level, nulls.global_recv_msg_opt) == (0, 0)
     zero = stored(app, "zero-dates")
@@ -137,7 +171,12 @@ def test_import_openim_keeps_every_field_and_refuses_a_long_nickname(app, runner
         assert abs((user.created_at - utc_now()).total_seconds()) < 600
 
     bot = stored(app, "bot-weather")
-    assert (bot.nickname, bot.app_manger_level, bot.global_recv_msg_opt, bot.ex) == ("天气机器人 🤖", 4, 2, '{"bot":true}')
+    assert (bot.nickname, bot.app_manger_level, bot.global_recv_msg_opt, bot.ex) == (
+        "天气机器人 🤖",
+        4,
+        2,
+        '{"bot":true}',
+    )
     assert stored(app, "openIMAdmin").app_manger_level == 2
     assert stored(app, f"u{BULK_ROWS - 1:06d}").nickname == f"用户{BULK_ROWS - 1}"
 
@@ -160,22 +199,30 @@ def test_import_openim_truncates_long_nicknames_when_asked_and_skips_existing_us
 def test_a_client_registering_an_imported_user_is_refused_not_taken_for_a_retry(app, client, runner, openim_url):
     assert import_openim(runner, openim_url).exit_code == 1  # the long nickname
     for operation_id in ("import", "openim", "op-1"):
-        body = {"secret": SECRET, "platform": 1, "userID": "openim-001", "nickname": "Other", "operationID": operation_id}
+        body = {
+            "secret": SECRET,
+            "platform": 1,
+            "userID": "openim-001",
+            "nickname": "Other",
+            "operationID": operation_id,
+        }
         assert client.post("/auth/user_register", json=body).json["errCode"] == 1102
     assert stored(app, "openim-001").nickname == "张伟"
 
 
 @pytest.mark.parametrize(
     "small_openim",
-    [[
-        ("no-name", None, "", 0, "", None, "", "", None, 0, 0),
-        ("born-1960", "Old", "", 0, "", "1960-01-01 00:00:00", "", "", None, 0, 0),
-        ("odd-gender", "Odd", "", 7, "", None, "", "", None, 0, 0),
-        ("level-9", "Nine", "", 0, "", None, "", "", None, 9, 0),
-        ("half-zero", "Half", "", 0, "", "2000-00-00 00:00:00", "", "", None, 0, 0),
-        (" spaced", "Spaced", "", 0, "", None, "", "", None, 0, 0),
-        ("fine", "Fine", "", 0, "", None, "", "", None, 0, 0),
-    ]],
+    [
+        [
+            ("no-name", None, "", 0, "", None, "", "", None, 0, 0),
+            ("born-1960", "Old", "", 0, "", "1960-01-01 00:00:00", "", "", None, 0, 0),
+            ("odd-gender", "Odd", "", 7, "", None, "", "", None, 0, 0),
+            ("level-9", "Nine", "", 0, "", None, "", "", None, 9, 0),
+            ("half-zero", "Half", "", 0, "", "2000-00-00 00:00:00", "", "", None, 0, 0),
+            (" spaced", "Spaced", "", 0, "", None, "", "", None, 0, 0),
+            ("fine", "Fine", "", 0, "", None, "", "", None, 0, 0),
+        ]
+    ],
     indirect=True,
 )
 def test_rows_the_rules_refuse_are_named_by_user_id(app, runner, small_openim):

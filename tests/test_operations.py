@@ -1,4 +1,5 @@
 """The README's recipes (Operations), run as written: SQLite -> export -> MariaDB `db upgrade` -> import."""
+
 import os
 import subprocess
 import sys
@@ -18,7 +19,11 @@ def flask(environment: dict, *arguments: str) -> subprocess.CompletedProcess:
     """`flask --app wsgi …` as an operator runs it, from the checkout."""
     completed = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *arguments],
-        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     return completed

@@ -1,4 +1,5 @@
 """POST /auth/parse_token (SPEC §9): every 70x produced for real, and the token records behind it."""
+
 import base64
 import hashlib
 import json
@@ -15,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app, token_records
 from app.extensions import db
-from app.models import TokenRecord, TokenStatus
 from app.jwt_tokens import mint_token
+from app.models import TokenRecord, TokenStatus
 from app.openim import SECONDS_PER_DAY
 from tests.helpers import FIXED_NOW, TOKEN_SECRET, Api, base_config
 

@@ -1,12 +1,13 @@
 """POST /auth/user_register: SPEC §2."""
+
 import json
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import User
 from app.jwt_tokens import verify_token
+from app.models import User
 from tests.helpers import MINIMAL_BODY, SECRET, TOKEN_SECRET, Api
 
 FULL_BODY = {
@@ -49,7 +50,10 @@ def test_seed_example_registers_and_answers_a_token(app, api):
 
     user = stored(app, "openIM1111")
     assert (user.nickname, user.face_url, user.gender, user.phone_number) == (
-        "2222", "https://oss.com.cn/head", 1, "18666667777",
+        "2222",
+        "https://oss.com.cn/head",
+        1,
+        "18666667777",
     )
     assert (user.birth, user.email, user.ex, user.operation_id) == (1640692941, "xxxx@qq.com", "xxx", "123111111")
     assert user.created_at is not None
@@ -83,7 +87,10 @@ class TestDuplicates:
         first = api.post("/auth/user_register", MINIMAL_BODY).json
         retry = api.post("/auth/user_register", {**MINIMAL_BODY, "platform": 2}).json
         assert first["errCode"] == retry["errCode"] == 0
-        assert verify_token(retry["data"]["token"], [TOKEN_SECRET], retry["data"]["expiredTime"] - 1)["Platform"] == "Android"
+        assert (
+            verify_token(retry["data"]["token"], [TOKEN_SECRET], retry["data"]["expiredTime"] - 1)["Platform"]
+            == "Android"
+        )
         assert user_count(app) == 1
 
     def test_retry_after_retry_still_succeeds(self, api):
@@ -105,8 +112,8 @@ class TestWireCompatibility:
 
     def test_last_of_two_keys_for_one_field_wins(self, app, client):
         raw = (
-            '{"secret":"%s","platform":1,"userID":"u1","nickname":"first","NICKNAME":"second","operationID":"o"}'
-            % SECRET
+            f'{{"secret":"{SECRET}","platform":1,"userID":"u1",'
+            '"nickname":"first","NICKNAME":"second","operationID":"o"}'
         )
         assert client.post("/auth/user_register", data=raw).json["errCode"] == 0
         assert stored(app, "u1").nickname == "second"
@@ -119,7 +126,9 @@ class TestWireCompatibility:
         body = {**MINIMAL_BODY, "createTime": 1, "loginLimit": 0, "loginIp": "1.2.3.4", "nested": {"a": [1]}}
         assert api.post("/auth/user_register", body).json["errCode"] == 0
 
-    @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"])
+    @pytest.mark.parametrize(
+        "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"]
+    )
     def test_body_is_json_whatever_the_content_type(self, client, content_type):
         headers = {"Content-Type": content_type} if content_type else {}
         response = client.post("/auth/user_register", data=json.dumps(MINIMAL_BODY), headers=headers)
@@ -140,7 +149,9 @@ class TestWireCompatibility:
         assert stored(app, "u1").operation_id == "from-header"
 
     def test_operation_id_body_wins_over_header(self, app, api):
-        assert api.post("/auth/user_register", MINIMAL_BODY, headers={"operationID": "from-header"}).json["errCode"] == 0
+        assert (
+            api.post("/auth/user_register", MINIMAL_BODY, headers={"operationID": "from-header"}).json["errCode"] == 0
+        )
         assert stored(app, "u1").operation_id == "op1"
 
     def test_answer_is_go_encoded(self, api):
@@ -252,7 +263,10 @@ class TestSecret:
 
     def test_secret_is_checked_before_the_database(self, api):
         assert api.post("/auth/user_register", MINIMAL_BODY).json["errCode"] == 0
-        assert api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "wrong", "operationID": "x"}).json["errCode"] == 401
+        assert (
+            api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "wrong", "operationID": "x"}).json["errCode"]
+            == 401
+        )
 
     def test_non_ascii_secret_is_a_mismatch_not_a_crash(self, api):
         assert api.post("/auth/user_register", {**MINIMAL_BODY, "secret": "密钥"}).json["errCode"] == 401

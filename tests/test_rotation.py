@@ -1,4 +1,5 @@
 """Rotation (SPEC §9): previous API secrets and token keys still accepted; new tokens use the current key."""
+
 import jwt
 import pytest
 

@@ -3,6 +3,7 @@
 For every input, the fast path either loads exactly what marshmallow loads or
 steps aside (None) for marshmallow to refuse and word the error.
 """
+
 import unicodedata
 
 import pytest
@@ -47,7 +48,19 @@ VALID_ROW = {
 }
 # Around every length limit of §2, and the characters the rules are about.
 EDGE_STRINGS = [
-    "", " ", "a", " a", "a ", "a\u3000", "a\x00b", "a\x7fb", "a\x85b", "\ud800", "a\udfffb", "é", "😀",
+    "",
+    " ",
+    "a",
+    " a",
+    "a ",
+    "a\u3000",
+    "a\x00b",
+    "a\x7fb",
+    "a\x85b",
+    "\ud800",
+    "a\udfffb",
+    "é",
+    "😀",
     *("x" * n for n in (31, 32, 33, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025)),
 ]
 ANY_VALUE = st.one_of(

@@ -1,4 +1,5 @@
 """The import's memory of the userIDs it has read (app/seen_user_ids.py)."""
+
 from app.seen_user_ids import SeenUserIds
 
 

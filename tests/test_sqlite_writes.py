@@ -1,4 +1,5 @@
 """SQLite write transactions take the database's lock file in turn (app/sqlite_writes.py)."""
+
 import fcntl
 import os
 import sqlite3
@@ -52,13 +53,20 @@ def test_a_writer_in_another_process_waits_for_the_commit(database):
     holder = connect(database)
     holder.cursor().execute("INSERT INTO t VALUES (1)")
     other = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sqlite3, sys, time; from app.sqlite_writes import SerializedWritesConnection as C;"
-            "c = sqlite3.connect(sys.argv[1], timeout=5, factory=C); print('ready', flush=True);"
-            "t = time.monotonic(); c.cursor().execute('INSERT INTO t VALUES (2)'); c.commit();"
-            "print(time.monotonic() - t)"
-        ), str(database)],
-        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sqlite3, sys, time; from app.sqlite_writes import SerializedWritesConnection as C;"
+                "c = sqlite3.connect(sys.argv[1], timeout=5, factory=C); print('ready', flush=True);"
+                "t = time.monotonic(); c.cursor().execute('INSERT INTO t VALUES (2)'); c.commit();"
+                "print(time.monotonic() - t)"
+            ),
+            str(database),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     assert other.stdout.readline() == "ready\n"
     time.sleep(0.5)

@@ -1,5 +1,6 @@
 """The suite's own layout: shared helpers live in tests/helpers.py (and tests/galera/cluster.py,
 tests/http/server.py); no test module imports a conftest or another test module."""
+
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent

@@ -1,4 +1,5 @@
 """Token records stay bounded (SPEC §9): one record per distinct token, a cap on live ones, a prune that comes."""
+
 import threading
 import time
 

@@ -55,9 +55,10 @@ def test_endpoint_reproduces_seed_tokens_with_an_injected_clock(make_app, expect
 
 def test_payload_is_encoded_as_go_encodes_it():
     issued = mint_token("用户<1>&\u2028", 5, "k" * 32, 7, 1000)
-    assert payload_bytes(issued.token) == (
-        '{"UID":"用户\\u003c1\\u003e\\u0026\\u2028","Platform":"Web","exp":605800,"nbf":1000,"iat":1000}'
-    ).encode("utf-8")
+    assert (
+        payload_bytes(issued.token)
+        == ('{"UID":"用户\\u003c1\\u003e\\u0026\\u2028","Platform":"Web","exp":605800,"nbf":1000,"iat":1000}').encode()
+    )
 
 
 def test_header_is_openims():
@@ -70,8 +71,15 @@ def test_every_platform_has_openims_name(platform):
     claims = json.loads(payload_bytes(mint_token("u", platform, "k" * 32, 7, 0).token))
     assert claims["Platform"] == PLATFORM_NAMES[platform]
     assert PLATFORM_NAMES == {
-        1: "IOS", 2: "Android", 3: "Windows", 4: "OSX", 5: "Web",
-        6: "MiniWeb", 7: "Linux", 8: "APad", 9: "IPad",
+        1: "IOS",
+        2: "Android",
+        3: "Windows",
+        4: "OSX",
+        5: "Web",
+        6: "MiniWeb",
+        7: "Linux",
+        8: "APad",
+        9: "IPad",
     }
 
 
@@ -126,7 +134,9 @@ class TestVerify:
             verify_token(token, [self.key * 2], 1000)
 
     def test_alg_none_is_refused(self):
-        token = jwt.encode({"UID": "u", "Platform": "IOS", "exp": 2000, "nbf": 1000, "iat": 1000}, None, algorithm="none")
+        token = jwt.encode(
+            {"UID": "u", "Platform": "IOS", "exp": 2000, "nbf": 1000, "iat": 1000}, None, algorithm="none"
+        )
         with pytest.raises(TokenUnknown):
             verify_token(token, [self.key], 1000)
 

@@ -1,4 +1,5 @@
 """/user/* (SPEC §10): what each caller may see and change."""
+
 import json
 
 import pytest
@@ -26,7 +27,9 @@ def app(make_app):
 @pytest.fixture
 def people(api):
     """Tokens of alice, bob and the manager admin, each registered with a full profile."""
-    return {user_id: api.register(user_id, nickname=f"nick-{user_id}", **PROFILE) for user_id in ("alice", "bob", "admin")}
+    return {
+        user_id: api.register(user_id, nickname=f"nick-{user_id}", **PROFILE) for user_id in ("alice", "bob", "admin")
+    }
 
 
 def call(client, route: str, body: dict, token: str | None = None, secret: str | None = None):
@@ -55,7 +58,11 @@ def test_own_record_has_the_private_fields_others_do_not(client, people):
     assert infos["alice"] == {"userID": "alice", "nickname": "nick-alice", **PROFILE}
     assert sorted(infos["bob"]) == sorted(PUBLIC_KEYS)
     assert infos["bob"] == {
-        "userID": "bob", "nickname": "nick-bob", "faceURL": PROFILE["faceURL"], "gender": 1, "ex": "e"
+        "userID": "bob",
+        "nickname": "nick-bob",
+        "faceURL": PROFILE["faceURL"],
+        "gender": 1,
+        "ex": "e",
     }
 
 

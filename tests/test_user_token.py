@@ -1,4 +1,5 @@
 """POST /auth/user_token: SPEC §3."""
+
 import pytest
 
 from app.jwt_tokens import verify_token

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from app import create_app
-from tests.helpers import SECRET, base_config
 from tests.fuzz_values import every_operation, header_values, json_values
+from tests.helpers import SECRET, base_config
 from tests.v3_calls import ADMIN, V3_CONFIG, admin_token, register_users, user_token
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))

@@ -1,6 +1,6 @@
 """/v3/user/* (SPEC §12): batch register, profiles, account_check, paged listings."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -125,7 +125,7 @@ class TestGetUsersInfo:
     def test_user_info_has_v3_fields_create_time_in_ms_and_leaves_zero_values_out(self, v3_app, v3_client, admin):
         register_batch(v3_client, admin, [{"userID": "alice", "nickname": "A", "ex": "e", "appMangerLevel": 1}])
         (info,) = profile_of(call(v3_client, "/user/get_users_info", {"userIDs": ["alice"]}, token=admin))
-        created = stored(v3_app, "alice").created_at.replace(tzinfo=timezone.utc)
+        created = stored(v3_app, "alice").created_at.replace(tzinfo=UTC)
         assert info == {
             "userID": "alice",
             "nickname": "A",
@@ -224,7 +224,7 @@ class TestGetUsers:
         assert answer["data"]["total"] == 3
         assert [user["userID"] for user in answer["data"]["users"]] == ["a2", "a1", "a0"]
         assert answer["data"]["users"][1]["createTime"] == int(
-            datetime(2024, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp() * 1000
+            datetime(2024, 1, 1, 0, 1, tzinfo=UTC).timestamp() * 1000
         )
 
     def test_pages(self, v3_client, admin, population):
@@ -293,7 +293,7 @@ def test_the_secret_is_no_admin_credential_in_v3(v3_client):
 
 def test_create_time_is_the_servers_not_the_callers(v3_app, v3_client, admin):
     register_batch(v3_client, admin, [{"userID": "alice", "nickname": "A", "createTime": 5}])
-    created = stored(v3_app, "alice").created_at.replace(tzinfo=timezone.utc)
+    created = stored(v3_app, "alice").created_at.replace(tzinfo=UTC)
     assert created.timestamp() == FIXED_NOW  # the app's clock (the tests' fixed one), not the caller's 5
 
 

@@ -4,6 +4,7 @@ gunicorn writes the path (decoded: `%0A` is a newline), the request line and
 headers as they came, escaping only `"`: a request could end a line of the
 access log and forge the next. gunicorn.conf.py names this logger class.
 """
+
 from gunicorn.glogging import Logger, SafeAtoms
 
 from app.web.log_safety import PATH_LIMIT, escaped

@@ -4,6 +4,7 @@ A dialect is the skin over the one set of rules: its envelope and its error
 table. Unknown routes and wrong methods get the envelope of the dialect whose
 prefix the URL has, so a v3 client's typo gets a v3 answer.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 

@@ -10,6 +10,7 @@ document of DOCUMENTS in Swagger UI's "Select a definition" menu.
 These routes are pages, not operations of the API: app/openapi.py leaves the
 "docs" blueprint out of the document.
 """
+
 from importlib.resources import files
 
 from flask import Blueprint, current_app, render_template_string, send_from_directory, url_for

@@ -5,6 +5,7 @@ request came to (see app/web/dialects.py) words the answer. Database failures
 are logged here, by class and driver code only: the statement and its
 parameters stay out of the log.
 """
+
 import logging
 
 from flask import Flask

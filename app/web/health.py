@@ -7,6 +7,7 @@ request for the driver's I/O timeout. At most one probe runs per process;
 requests that come while it runs wait for the same one, so polling a hung
 database does not pile up threads or connections.
 """
+
 import errno
 import logging
 import os

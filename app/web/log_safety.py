@@ -9,6 +9,7 @@ written as a JSON escape, as are `"` and `\\`; a value longer than its limit is
 cut, and says how long it was. The result of `quoted` is a JSON string literal
 that decodes to the value (or to its cut and that note).
 """
+
 # An operationID is at most 64 characters on the wire; an invalid one may be
 # anything a header can hold (8 KiB), and must not flood the log.
 OPERATION_ID_LIMIT = 64

@@ -12,14 +12,22 @@ default), or any client with `Authorization: Bearer <OPENIM_METRICS_TOKEN>`;
 anyone else gets 403 / 801 in the v2 envelope. The address is the TCP peer's:
 behind a proxy, that is the proxy (README "Operations").
 """
+
 import hmac
 import ipaddress
 import os
 from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from app.errors import NoPermission
 from app.metrics import counters as rule_counters
@@ -35,11 +43,14 @@ UNMATCHED = "<unmatched>"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 requests_total = Counter(
-    "openim_http_requests", "Requests answered, by route, dialect and errCode ('-' for an answer without one).",
+    "openim_http_requests",
+    "Requests answered, by route, dialect and errCode ('-' for an answer without one).",
     ["route", "dialect", "err_code"],
 )
 request_duration = Histogram(
-    "openim_http_request_duration_seconds", "Time from the request to its answer, by route.", ["route"],
+    "openim_http_request_duration_seconds",
+    "Time from the request to its answer, by route.",
+    ["route"],
     buckets=LATENCY_BUCKETS,
 )
 unavailable_total = Counter(

@@ -46,8 +46,7 @@ def api_rules(app: Flask) -> list:
 
 # Routes that take body `secret` or header `token` say so in their description.
 CALLER_NOTE = (
-    " The caller is the AppServer (body `secret`) or a user (header `token`): either suffices,"
-    " a matching secret wins."
+    " The caller is the AppServer (body `secret`) or a user (header `token`): either suffices, a matching secret wins."
 )
 
 
@@ -82,9 +81,7 @@ def bind_every_spelling(component: dict) -> None:
     """
     properties = component["properties"]
     spellings = {spellings_pattern(key): schema for key, schema in properties.items()}
-    spellings |= {
-        spellings_pattern(alias): properties[key] for alias, key in ALIASES.items() if key in properties
-    }
+    spellings |= {spellings_pattern(alias): properties[key] for alias, key in ALIASES.items() if key in properties}
     component["patternProperties"] = spellings
 
 

@@ -5,6 +5,7 @@ Only a value that passed the operationID rule (1–64 characters, no control
 characters) is sent back, and percent-encoded (UTF-8) beyond visible ASCII:
 a header is Latin-1 on the wire, and an operationID may be in any script.
 """
+
 from urllib.parse import quote
 
 from flask import Flask

@@ -4,6 +4,7 @@ Never the body, headers or query string, so that no secret or token is logged.
 With OPENIM_LOG_FORMAT=json the line is a JSON object with these as fields,
 and the dialect, HTTP status and worker pid besides (app/log_format.py).
 """
+
 import logging
 import time
 

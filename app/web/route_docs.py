@@ -7,6 +7,7 @@
 
 app/web/openapi.py builds the document from these, and fails on a route without one.
 """
+
 import inspect
 import re
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """From HTTP request to validated dict, and from dict to Go-style JSON response."""
+
 from flask import g, request
 from flask.json.provider import JSONProvider
 from gunicorn.http.errors import NoMoreData, ParseException

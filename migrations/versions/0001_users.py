@@ -7,6 +7,7 @@ Revision ID: 0001_users
 Revises:
 Create Date: 2026-11-25
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql

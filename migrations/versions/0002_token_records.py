@@ -9,6 +9,7 @@ Revision ID: 0002_token_records
 Revises: 0001_users
 Create Date: 2026-11-25
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql

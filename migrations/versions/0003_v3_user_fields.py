@@ -9,6 +9,7 @@ Revision ID: 0003_v3_user_fields
 Revises: 0002_token_records
 Create Date: 2026-12-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 

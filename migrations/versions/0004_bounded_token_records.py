@@ -18,6 +18,7 @@ Revision ID: 0004_bounded_token_records
 Revises: 0003_v3_user_fields
 Create Date: 2026-12-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql

@@ -3,6 +3,7 @@
 The fixtures that bring the cluster and the gunicorn instances up are in this
 folder's conftest.py; the tests import these helpers from here.
 """
+
 import pymysql
 
 from tests.http.server import Server
@@ -26,8 +27,15 @@ def node_url(node: int, database: str = DATABASE) -> str:
 
 def connect(node: int, database: str | None = DATABASE, **kwargs) -> pymysql.Connection:
     return pymysql.connect(
-        host="127.0.0.1", port=node_port(node), user="root", database=database,
-        charset="utf8mb4", autocommit=True, connect_timeout=5, read_timeout=30, **kwargs,
+        host="127.0.0.1",
+        port=node_port(node),
+        user="root",
+        database=database,
+        charset="utf8mb4",
+        autocommit=True,
+        connect_timeout=5,
+        read_timeout=30,
+        **kwargs,
     )
 
 

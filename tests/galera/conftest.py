@@ -7,6 +7,7 @@ and brought down at the end; a cluster that `status` shows up already is
 reused and left running. Only ports 3311-3313 are touched, never a MariaDB
 on 3306.
 """
+
 import json
 import os
 import subprocess
@@ -43,9 +44,7 @@ class Cluster:
     def run(self, *args: str, timeout: float = 180) -> str:
         if not CLUSTER_SCRIPT.is_file():
             pytest.fail(f"{CLUSTER_SCRIPT} not found: set GALERA_CLUSTER_SCRIPT to galera-cluster.sh")
-        done = subprocess.run(
-            ["bash", str(CLUSTER_SCRIPT), *args], capture_output=True, text=True, timeout=timeout
-        )
+        done = subprocess.run(["bash", str(CLUSTER_SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"galera-cluster.sh {' '.join(args)} failed: {done.stdout}{done.stderr}")
         return done.stdout

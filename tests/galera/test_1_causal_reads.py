@@ -1,4 +1,5 @@
 """Causal reads across nodes (SPEC §11): wsrep_sync_wait, set only on a Galera node."""
+
 import uuid
 
 import pymysql
@@ -112,12 +113,23 @@ def test_updated_through_the_next_node_at_once(instances):
         writer, updater, reader = instances[i % 3], instances[(i + 1) % 3], instances[(i + 2) % 3]
         user_id = f"update-{run}-{i}"
         assert writer.register(user_id)[1]["errCode"] == 0
-        _, updated = updater.post("/user/update_user_info", {
-            "secret": SECRET, "operationID": f"upd-{user_id}", "userID": user_id, "nickname": f"renamed {i}",
-        })
-        _, found = reader.post("/user/get_users_info", {
-            "secret": SECRET, "operationID": f"get-{user_id}", "userIDList": [user_id],
-        })
+        _, updated = updater.post(
+            "/user/update_user_info",
+            {
+                "secret": SECRET,
+                "operationID": f"upd-{user_id}",
+                "userID": user_id,
+                "nickname": f"renamed {i}",
+            },
+        )
+        _, found = reader.post(
+            "/user/get_users_info",
+            {
+                "secret": SECRET,
+                "operationID": f"get-{user_id}",
+                "userIDList": [user_id],
+            },
+        )
         if updated["errCode"] != 0 or found["errCode"] != 0 or found["data"][0]["nickname"] != f"renamed {i}":
             failures.append((i, updated, found))
     assert failures == []

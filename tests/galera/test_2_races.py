@@ -1,4 +1,5 @@
 """Races across nodes (SPEC §11): one winner, certification conflicts retried, nothing lost."""
+
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,17 +32,19 @@ def test_a_race_spread_over_all_nodes_has_one_winner(instances):
     for round_number in range(RACE_ROUNDS):
         user_id = f"race-{uuid.uuid4().hex[:8]}"
         # A distinct operationID each: none of these is a retry of another.
-        results = all_at_once([
-            lambda i=i: instances[i % 3].register(user_id, operation_id=f"{user_id}-op-{i}")
-            for i in range(RACERS)
-        ])
+        results = all_at_once(
+            [
+                lambda i=i, user_id=user_id: instances[i % 3].register(user_id, operation_id=f"{user_id}-op-{i}")
+                for i in range(RACERS)
+            ]
+        )
         assert sorted(outcomes(results)) == [(200, 0)] + [(409, 1102)] * (RACERS - 1), f"round {round_number}"
         for node in NODES:
             assert query(node, "SELECT COUNT(*) FROM users WHERE user_id = %s", (user_id,)) == [(1,)]
-    retries = [log_count(instance, RETRY_LOG) - logged for instance, logged in zip(instances, before)]
+    retries = [log_count(instance, RETRY_LOG) - logged for instance, logged in zip(instances, before, strict=True)]
     REPORT.append(
         f"{RACE_ROUNDS} races of {RACERS}: retries of 1213/1205 logged per node "
-        + ", ".join(f"node{node}={count}" for node, count in zip(NODES, retries))
+        + ", ".join(f"node{node}={count}" for node, count in zip(NODES, retries, strict=True))
     )
 
 
@@ -61,9 +64,13 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
 
     def commit_on_node1_first(connection):
         with node1.begin() as connection:
-            connection.execute(insert(User).values(
-                user_id=user_id, nickname="first", operation_id="op-mine" if same_operation else "op-theirs",
-            ))
+            connection.execute(
+                insert(User).values(
+                    user_id=user_id,
+                    nickname="first",
+                    operation_id="op-mine" if same_operation else "op-theirs",
+                )
+            )
         conflicts.append(user_id)
 
     try:
@@ -101,7 +108,7 @@ def test_concurrent_registrations_spread_over_nodes_are_all_readable_through_eve
     with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
         missing = [
             (user_id, per_node)
-            for user_id, per_node in zip(user_ids, pool.map(token_everywhere, user_ids))
+            for user_id, per_node in zip(user_ids, pool.map(token_everywhere, user_ids), strict=True)
             if per_node != [(200, 0)] * len(instances)
         ]
     assert missing == []

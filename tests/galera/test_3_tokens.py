@@ -1,4 +1,5 @@
 """Token kicks across nodes (SPEC §9, §11): a kick through one node is seen by all at once."""
+
 import uuid
 
 import pytest

@@ -6,6 +6,7 @@ stall while Galera evicts the dead node, no 5xx); the instance on the dead
 node answers 503/802 quickly, never 500, and recovers by itself once the
 node has rejoined; every registration answered 0 is on every node afterwards.
 """
+
 import itertools
 import threading
 import time
@@ -118,7 +119,9 @@ def test_a_dead_node_costs_only_its_own_instance_a_few_503s(instances, galera_cl
     assert {(r.status, r.err_code) for r in failures} == {(503, 802)}
     slowest_failure = max(r.elapsed for r in failures)
     assert slowest_failure < FAST_FAILURE_SECONDS
-    assert recovered_at is not None, f"node {DEAD}'s instance still failing {RECOVERY_TIMEOUT_SECONDS} s after the rejoin"
+    assert recovered_at is not None, (
+        f"node {DEAD}'s instance still failing {RECOVERY_TIMEOUT_SECONDS} s after the rejoin"
+    )
 
     if has_healthz:
         assert health[DEAD][:2] == (503, 802), health

@@ -10,8 +10,8 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers import SECRET
 from tests.galera.cluster import ADMIN, query
+from tests.helpers import SECRET
 from tests.http.server import REQUEST_TIMEOUT_SECONDS, all_at_once, assert_no_server_errors
 
 pytestmark = pytest.mark.galera
@@ -75,6 +75,8 @@ def test_one_batch_raced_over_the_nodes_is_stored_once_and_whole(instances, admi
     winner = f"op-{codes.index(0)}"
     for node in (1, 2, 3):
         rows = query(
-            node, "SELECT operation_id, COUNT(*) FROM users WHERE user_id LIKE %s GROUP BY operation_id", (prefix + "%",)
+            node,
+            "SELECT operation_id, COUNT(*) FROM users WHERE user_id LIKE %s GROUP BY operation_id",
+            (prefix + "%",),
         )
         assert rows == [(winner, 50)], (node, rows)

@@ -4,6 +4,7 @@ The servers use the suite's database: a SQLite file in a temporary folder, or
 TEST_DATABASE_URL (MySQL/MariaDB). Tests pick fresh userIDs (`unique_id`), so
 they never depend on what another test left behind.
 """
+
 import uuid
 from collections.abc import Callable, Iterator
 

@@ -1,4 +1,5 @@
 """gunicorn as a subprocess, and helpers to talk to it and to check the database."""
+
 import json
 import os
 import re
@@ -128,9 +129,7 @@ class Server:
 
     def post(self, path: str, body: dict | bytes, headers: dict | None = None) -> tuple[int, dict]:
         options = {"data": body} if isinstance(body, bytes) else {"json": body}
-        with requests.post(
-            self.url + path, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, **options
-        ) as response:
+        with requests.post(self.url + path, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, **options) as response:
             return response.status_code, response.json()
 
     # The routes, as tests/helpers.py's `Api` calls them in process; a fresh operationID unless given.
@@ -227,9 +226,7 @@ def delete_users(engine: Engine, *user_ids: str) -> None:
         connection.execute(delete(User).where(User.user_id.in_(user_ids)))
 
 
-needs_mysql = pytest.mark.skipif(
-    not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)"
-)
+needs_mysql = pytest.mark.skipif(not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)")
 
 
 # --- raw sockets and the server's log, for the tests of slow and malformed requests ---------

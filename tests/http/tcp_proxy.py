@@ -7,6 +7,7 @@ accepted, and nothing is forwarded. Restoring closes whatever is left and
 listens again on the same port. One thread runs the whole proxy, so sockets
 are only ever touched by that thread.
 """
+
 import queue
 import selectors
 import socket

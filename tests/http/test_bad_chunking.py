@@ -3,6 +3,7 @@
 gunicorn's sync worker decodes the chunks while the app reads the body, so a
 bad chunk surfaces inside the view as gunicorn's own parse error.
 """
+
 import json
 import uuid
 

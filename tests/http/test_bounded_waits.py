@@ -4,13 +4,14 @@ Another process holds the database's lock file, as a stuck worker or an
 admin's long transaction would. Before the fix the workers waited on it
 forever, until gunicorn killed them at 30 s (a 500 with an empty body).
 """
+
 import time
 
 import pytest
 
 from app.database import SQLITE_BUSY_TIMEOUT_SECONDS
-from tests.http.server import log_since, log_size
 from tests.helpers import lock_file_held
+from tests.http.server import log_since, log_size
 
 pytestmark = pytest.mark.http
 

@@ -15,6 +15,7 @@ answers SQLITE_FULL from the same code path as on a full disk. The database
 opened in SQLite's own read-only mode (a `file:…?mode=ro` URI: reads work,
 every write answers "attempt to write a readonly database") runs everywhere.
 """
+
 import errno
 import os
 import subprocess

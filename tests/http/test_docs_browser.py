@@ -4,6 +4,7 @@ The page is empty until Swagger UI's JavaScript has fetched /openapi.json and
 rendered it, so finding the operations in the DOM chromium dumps shows that
 the assets load from the service and that they understand the document.
 """
+
 import shutil
 import subprocess
 from html.parser import HTMLParser

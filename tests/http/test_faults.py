@@ -3,6 +3,7 @@
 The shared MariaDB is never touched: gunicorn reaches it through a TCP proxy
 that the test cuts (connections refused and closed) or stalls (nothing answers).
 """
+
 import json
 import time
 
@@ -51,9 +52,7 @@ def wait_until_serving(server, user_id: str) -> None:
         time.sleep(0.1)
 
 
-def test_unreachable_database_answers_802_quickly_and_recovers_without_restart(
-    start_server, database_proxy, unique_id
-):
+def test_unreachable_database_answers_802_quickly_and_recovers_without_restart(start_server, database_proxy, unique_id):
     proxy, proxied_url = database_proxy
     server = start_server(proxied_url, workers=2, upgrade=False)
     prefix = unique_id("fault")
@@ -63,8 +62,8 @@ def test_unreachable_database_answers_802_quickly_and_recovers_without_restart(
 
     proxy.cut()
     for i in range(REQUESTS_PER_PHASE):
-        assert_db_failed_quickly(lambda: server.user_token(f"{prefix}-before-{i}"))
-        assert_db_failed_quickly(lambda: server.register(f"{prefix}-during-{i}"))
+        assert_db_failed_quickly(lambda i=i: server.user_token(f"{prefix}-before-{i}"))
+        assert_db_failed_quickly(lambda i=i: server.register(f"{prefix}-during-{i}"))
 
     proxy.restore()
     wait_until_serving(server, f"{prefix}-before-0")

@@ -9,6 +9,7 @@
 2. `flask users import` killed mid-file: only whole batches are stored, the
    first N rows of the file; running it again creates exactly the rest.
 """
+
 import csv
 import hashlib
 import os
@@ -75,7 +76,7 @@ def stored_users(engine, prefix: str) -> dict[str, dict]:
     columns = [User.user_id, *(getattr(User, name) for name in profile("x"))]
     with engine.connect() as connection:
         rows = connection.execute(select(*columns).where(User.user_id.startswith(prefix, autoescape=True)))
-        return {row[0]: dict(zip(profile("x"), row[1:])) for row in rows}
+        return {row[0]: dict(zip(profile("x"), row[1:], strict=True)) for row in rows}
 
 
 def users_with_token_records(engine, prefix: str) -> set[str]:
@@ -216,8 +217,12 @@ def test_an_import_killed_mid_file_leaves_whole_batches_and_resumes(
     runner = Server(tmp_path, http_database_url, workers=1)  # not started: its environment
     command = import_command(path)
     process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=runner.env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command,
+        cwd=PROJECT_ROOT,
+        env=runner.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + IMPORT_TIMEOUT_SECONDS
@@ -245,8 +250,13 @@ def test_an_import_killed_mid_file_leaves_whole_batches_and_resumes(
         assert (nickname, email, ex) == (fields["nickname"], fields["email"], fields["ex"]), user_id
 
     again = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=runner.env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=IMPORT_TIMEOUT_SECONDS,
+        command,
+        cwd=PROJECT_ROOT,
+        env=runner.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=IMPORT_TIMEOUT_SECONDS,
     )
     assert again.returncode == 0, again.stderr
     assert f"created {IMPORT_ROWS - kept}, already there {kept}, invalid 0" in again.stdout, again.stdout

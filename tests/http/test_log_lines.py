@@ -1,4 +1,5 @@
 """Through real gunicorn, no request can split a line of its log, the access log included (issue 12)."""
+
 import re
 import uuid
 

@@ -5,6 +5,7 @@ of its counts with it, the metrics directory is emptied at each start, and
 with OPENIM_LOG_FORMAT=json every line gunicorn writes, its own and the app's,
 is a JSON object.
 """
+
 import json
 import os
 import signal
@@ -155,9 +156,7 @@ def test_the_metrics_directory_is_emptied_at_each_start(start_server, http_datab
 
 
 def test_only_loopback_reads_metrics_by_default_and_the_answer_says_so(start_server, http_database_url):
-    server = start_server(
-        http_database_url, workers=1, extra_env={"FLASK_OPENIM_METRICS_ALLOW": '["192.0.2.0/24"]'}
-    )
+    server = start_server(http_database_url, workers=1, extra_env={"FLASK_OPENIM_METRICS_ALLOW": '["192.0.2.0/24"]'})
     status, answer = server.get("/metrics")  # from 127.0.0.1, now outside the allowed networks
     assert (status, answer) == (403, {"errCode": 801, "errMsg": "no permission", "data": None})
 
@@ -190,7 +189,10 @@ def test_json_logs_under_gunicorn_are_json_objects_every_line(start_server, http
     by_operation = {line["operationID"]: line for line in request_lines(server)}
     success, refused = by_operation[operation_id], by_operation[refused_operation]
     assert (success["route"], success["dialect"], success["errCode"], success["status"]) == (
-        "/auth/user_register", "v2", 0, 200
+        "/auth/user_register",
+        "v2",
+        0,
+        200,
     )
     assert (refused["route"], refused["errCode"], refused["status"]) == ("/auth/user_token", 401, 401)
     assert success["level"] == "INFO" and success["duration_ms"] >= 0 and success["pid"] != server.process.pid

@@ -7,6 +7,7 @@ whole before it passes them on, the same connections cost gunicorn nothing.
 The config is rendered with free ports and a temporary prefix, and nginx runs
 as a subprocess of the test (`nginx -p <tmp> -c <conf> -g 'daemon off;'`).
 """
+
 import os
 import re
 import runpy
@@ -196,7 +197,9 @@ def test_the_body_limit_is_the_apps_with_the_apps_answer(nginx, backend):
     with post_bytes(nginx.url, limit + 1) as through_nginx, post_bytes(backend.url, limit + 1) as direct:
         assert through_nginx.status_code == direct.status_code == 413
         assert through_nginx.headers["Content-Type"].startswith("application/json")
-        assert through_nginx.json() == direct.json() == {"errCode": 400, "errMsg": "request body too large", "data": None}
+        assert (
+            through_nginx.json() == direct.json() == {"errCode": 400, "errMsg": "request body too large", "data": None}
+        )
 
 
 def test_a_gunicorn_that_is_down_is_an_enveloped_502(tmp_path):

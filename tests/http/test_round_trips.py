@@ -1,4 +1,5 @@
 """gunicorn with four sync workers, over real sockets, on the suite's database."""
+
 import base64
 import json
 

@@ -3,6 +3,7 @@
 On MySQL/MariaDB, as several hosts would run them; on SQLite, as one host can
 (two gunicorn masters on one database file).
 """
+
 import pytest
 
 from tests.http.server import Servers, all_at_once, assert_no_server_errors, err_codes
@@ -35,9 +36,7 @@ def test_registered_on_one_instance_gets_a_token_from_the_other(two_instances, u
 def test_race_spread_over_both_instances_has_one_winner(two_instances, unique_id):
     first, second = two_instances
     user_id = unique_id("race2")
-    calls = [
-        lambda i=i: (first if i % 2 else second).register(user_id, f"op-{i}") for i in range(64)
-    ]
+    calls = [lambda i=i: (first if i % 2 else second).register(user_id, f"op-{i}") for i in range(64)]
 
     results = all_at_once(calls)
 

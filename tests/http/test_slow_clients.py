@@ -10,6 +10,7 @@ tests run a server with a 3-second timeout to see both sides of it quickly.
 (gunicorn logs the killed worker's stack, "WORKER TIMEOUT" then "Error
 handling request": that traceback is gunicorn's, not the app's.)
 """
+
 import json
 import re
 import socket

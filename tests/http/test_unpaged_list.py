@@ -7,6 +7,7 @@ OPENIM_UNPAGED_LIST_LIMIT the service asks for paging instead (tests in
 tests/test_user_directory.py). The server here allows 200 000 users (about
 6.6 MB, more than the kernel's socket buffers hold) and kills workers after 3 s.
 """
+
 import json
 import re
 import socket
@@ -18,8 +19,7 @@ from app import create_app
 from app.extensions import db
 from app.importer import store_batch
 from tests.helpers import SECRET, base_config
-from tests.http.server import Servers
-from tests.http.server import log_since, log_size
+from tests.http.server import Servers, log_since, log_size
 
 pytestmark = pytest.mark.http
 

@@ -1,4 +1,5 @@
 """/auth/*: load the body with a schema, check the caller, call the rules, answer."""
+
 from flask import Blueprint, request
 
 from app import token_records, users
@@ -30,6 +31,7 @@ from app.web.v2.schemas import (
 from app.web.wire import load_request
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+
 
 def token_answer(issued: IssuedToken) -> dict:
     return {"userID": issued.user_id, "token": issued.token, "expiredTime": issued.expires_at}
@@ -101,4 +103,3 @@ def force_logout():
     authenticate(fields.get("secret"), request.headers.get("token")).require_admin()
     users.kick_user(fields["from_user_id"], fields["platform"])
     return success(None)
-

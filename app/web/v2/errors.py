@@ -4,6 +4,7 @@ Every answer, success or failure, is `{"errCode": int, "errMsg": str, "data": ..
 with an HTTP status that mirrors its class. Nothing here ever echoes a secret,
 a token, SQL or a stack trace.
 """
+
 from flask import g
 from werkzeug.exceptions import HTTPException
 

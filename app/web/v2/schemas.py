@@ -3,6 +3,7 @@
 Request schemas load bodies (the views call them through web.wire.load_request);
 the answer schemas dump stored users, or only document what a view answers.
 """
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.openim import PLATFORM_NAMES

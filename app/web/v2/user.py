@@ -1,4 +1,5 @@
 """/user/* (SPEC §10): load the body, find out who calls, check what they may do, answer."""
+
 from flask import Blueprint, current_app, request
 
 from app import users

@@ -1,6 +1,6 @@
 """/v3/user/* (SPEC §12): load the body, check what the caller may do, call the rules, answer."""
 
-from datetime import timezone
+from datetime import UTC
 
 from flask import Blueprint, request
 
@@ -37,7 +37,7 @@ CALLER_ERRORS = (InvalidToken, DatabaseUnavailable)
 
 def user_info(user: User) -> dict:
     """A user as v3 shows it: never v2's private fields (gender, phone, birth, email)."""
-    created_ms = int(user.created_at.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    created_ms = int(user.created_at.replace(tzinfo=UTC).timestamp() * 1000)
     return {
         "userID": user.user_id,
         "nickname": user.nickname,
