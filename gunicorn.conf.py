@@ -84,20 +84,11 @@ def on_exit(server):
 
 # OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
 # objects too; the app's go through gunicorn's handlers, so they follow. The
-# objects are those of app/log_format.py, built here without importing the app.
+# objects are those of app/log_format.py.
 if os.environ.get("OPENIM_LOG_FORMAT") == "json":
     import logging
 
-    from pythonjsonlogger.json import JsonFormatter
-
-    def json_formatter() -> logging.Formatter:
-        return JsonFormatter(
-            "{levelname}{name}{process}{message}",
-            style="{",
-            timestamp="time",
-            rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
-            json_ensure_ascii=True,
-        )
+    from app.log_format import json_formatter
 
     class LibrariesJsonHandler(logging.StreamHandler):
         """Records of other loggers than the app's (SQLAlchemy, Python's warnings), which reach the root logger.

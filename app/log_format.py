@@ -14,7 +14,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 def json_formatter() -> logging.Formatter:
-    """The app's JSON objects; gunicorn.conf.py builds gunicorn's alike (tests/test_json_logs.py holds them equal)."""
+    """The JSON objects of every record, the app's and (through gunicorn.conf.py) gunicorn's."""
     return JsonFormatter(
         "{levelname}{name}{process}{message}",
         style="{",
