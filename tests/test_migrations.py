@@ -214,7 +214,7 @@ def test_0004_moves_earlier_users_created_at_a_second_back(migrating_app):
                 "INSERT INTO users (user_id, nickname, face_url, gender, phone_number, birth, email, ex,"
                 " operation_id, created_at) VALUES ('alice', 'A', '', 0, '', 0, '', '', 'op', :created_at)"
             ),
-            {"created_at": datetime(2026, 12, 1, 10, 0, 0, 700000)},
+            {"created_at": "2026-12-01 10:00:00.700000"},  # text: no datetime adapter (deprecated in 3.12)
         )
     flask_migrate.upgrade()
 
