@@ -24,6 +24,7 @@ from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFou
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.models import TokenRecord, TokenStatus, User
+from app.openim import ADMIN_PLATFORM
 
 logger = logging.getLogger(__name__)
 
@@ -350,10 +351,12 @@ def parse_v3_token(token: str | None) -> TokenOwner:
 def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     """The owner of a verified token, by its record; the same check for both dialects.
 
-    TokenNotRecorded when it was never issued here, or was minted before its
-    user registered (a reused userID inherits nothing); TokenKicked when its
-    record is kicked. A record whose user is not registered (an admin's token)
-    stands on its own: delete_user deletes the records of the users it deletes.
+    TokenNotRecorded when it was never issued here, when its user is not
+    registered, or when it was minted before its user registered (a reused
+    userID inherits nothing); TokenKicked when its record is kicked. Only an
+    OpenIM v3 admin token (platform 10) stands without a registered user: v3
+    admins need not be registered. So a record that outlived its user's delete
+    (issued through another Galera node in that very moment) is refused too.
     A prepared Core read on a pooled connection of its own: no ORM on the path
     every authenticated request takes, and no Session snapshot older than a kick.
     """
@@ -361,7 +364,10 @@ def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
         record = connection.execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
     if record is None or record.user_id != user_id:
         raise TokenNotRecorded()
-    if record.created_at is not None and record.issued_at < calendar.timegm(record.created_at.timetuple()):
+    if record.created_at is None:
+        if record.platform != ADMIN_PLATFORM:
+            raise TokenNotRecorded()
+    elif record.issued_at < calendar.timegm(record.created_at.timetuple()):
         raise TokenNotRecorded()
     if record.status is TokenStatus.kicked:
         raise TokenKicked()

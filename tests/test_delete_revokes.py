@@ -17,6 +17,7 @@ from app import token_records, users
 from app.database import run_in_transaction
 from app.errors import UserNotFound
 from app.importer import store_batch
+from app.openim import ADMIN_PLATFORM
 from tests.helpers import FIXED_NOW, SECRET, Api
 
 VICTIM = "victim"
@@ -154,15 +155,36 @@ def test_the_registration_second_is_the_users(timed_app, clock):
     assert Api(client).parse_code(same_second) == 0
 
 
-def test_an_admin_token_without_a_registered_user_stands_on_its_record(timed_app):
+def test_only_a_v3_admin_token_stands_without_a_registered_user(timed_app):
+    """v3 admins need not be registered (SPEC §12); any other record needs its user."""
     client = timed_app.test_client()
     with timed_app.app_context():
-        issued = token_records.mint_app_token("imAdmin", 1)
+        user_platform = token_records.mint_app_token("imAdmin", 1)
+        admin_platform = token_records.mint_app_v3_token("imAdmin", ADMIN_PLATFORM)
         with pytest.raises(UserNotFound):
-            put_record(timed_app, issued)
-    assert Api(client).parse_code(issued.token) == 705
-    put_record(timed_app, issued, require_user=False)
-    assert Api(client).parse_code(issued.token) == 0
+            put_record(timed_app, user_platform)
+    put_record(timed_app, user_platform, require_user=False)
+    put_record(timed_app, admin_platform, require_user=False)
+    assert Api(client).parse_code(user_platform.token) == 705
+    parsed = client.post("/v3/auth/parse_token", json={"token": admin_platform.token}, headers={"operationID": "o"})
+    assert parsed.json["errCode"] == 0 and parsed.json["data"]["platformID"] == ADMIN_PLATFORM
+
+
+@pytest.mark.parametrize("dialect", ["v2", "v3"])
+def test_a_record_that_outlived_its_users_delete_is_refused(timed_app, dialect):
+    """What a delete racing an issue through another Galera node can leave: a record, its user gone."""
+    client = timed_app.test_client()
+    Api(client).register(VICTIM)
+    with timed_app.app_context():
+        mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
+        leftover = mint(VICTIM, 2)
+        users.delete_user(VICTIM)
+    put_record(timed_app, leftover, require_user=False)
+    if dialect == "v2":
+        assert Api(client).parse_code(leftover.token) == 705
+    else:
+        parsed = client.post("/v3/auth/parse_token", json={"token": leftover.token}, headers={"operationID": "o"})
+        assert parsed.json["errCode"] == 1507
 
 
 @pytest.mark.parametrize("way", ["import", "cli"])
