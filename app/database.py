@@ -112,10 +112,15 @@ GALERA_SYNC_WAIT = 3
 MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb")
 
 
+def is_mysql_driver_connection(dbapi_connection) -> bool:
+    """A connection of a MySQL driver, or of a subclass of one (app/mysql_waits.py's)."""
+    return any(cls.__module__.partition(".")[0] in MYSQL_DRIVER_MODULES for cls in type(dbapi_connection).__mro__)
+
+
 @event.listens_for(Engine, "connect")
 def _causal_reads_on_galera(dbapi_connection, connection_record) -> None:
     """Set wsrep_sync_wait on each new connection to a Galera node, and only there."""
-    if type(dbapi_connection).__module__.partition(".")[0] not in MYSQL_DRIVER_MODULES:
+    if not is_mysql_driver_connection(dbapi_connection):
         return
     cursor = dbapi_connection.cursor()
     try:

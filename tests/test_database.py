@@ -1,6 +1,8 @@
 """app/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
 
 import runpy
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pymysql
@@ -11,10 +13,12 @@ from app import create_app, database
 from app.database import (
     MAX_ATTEMPTS,
     engine_options,
+    is_mysql_driver_connection,
     merge_engine_options,
     mysql_engine_options,
     retry_transient,
 )
+from app.mysql_waits import QuickHealthCheckConnection
 from app.sqlite_writes import SerializedWritesConnection
 from tests.helpers import Api, base_config
 
@@ -119,3 +123,11 @@ def test_sqlite_failure_answers_503_802(tmp_path, database_path):
     assert (response.json["errCode"], response.json["errMsg"]) == (802, "db failed")
     with app.app_context():
         database.db.engine.dispose()
+
+
+def test_a_subclassed_driver_connection_still_counts_as_mysql():
+    """The Galera check must see app/mysql_waits.py's connection class as PyMySQL's (it once did not)."""
+    subclassed = QuickHealthCheckConnection.__new__(QuickHealthCheckConnection)
+    assert is_mysql_driver_connection(subclassed)
+    with closing(sqlite3.connect(":memory:")) as sqlite_connection:
+        assert not is_mysql_driver_connection(sqlite_connection)
