@@ -39,6 +39,18 @@ def platform_field() -> StrictInteger:
     )
 
 
+def app_manger_level_field() -> StrictInteger:
+    """OpenIM v3's appMangerLevel: 0 and 1 ordinary, 2 app manager, 3 notification account, 4 bot."""
+    return StrictInteger(
+        data_key="appMangerLevel", validate=validate.OneOf([0, 1, 2, 3, 4], error="Must be from 0 to 4.")
+    )
+
+
+def global_recv_msg_opt_field() -> StrictInteger:
+    """OpenIM v3's globalRecvMsgOpt: 0 receive, 1 do not receive, 2 receive without notification."""
+    return StrictInteger(data_key="globalRecvMsgOpt", validate=validate.OneOf([0, 1, 2], error="Must be 0, 1 or 2."))
+
+
 def operation_id_field() -> Text:
     return Text(data_key="operationID", required=True, validate=length(1, 64))
 
@@ -69,12 +81,8 @@ class ImportRowSchema(ProfileSchema):
     """
 
     operation_id = Text(data_key="operationID", validate=length(0, 64))
-    app_manger_level = StrictInteger(
-        data_key="appMangerLevel", validate=validate.OneOf([0, 1, 2, 3, 4], error="Must be from 0 to 4.")
-    )
-    global_recv_msg_opt = StrictInteger(
-        data_key="globalRecvMsgOpt", validate=validate.OneOf([0, 1, 2], error="Must be 0, 1 or 2.")
-    )
+    app_manger_level = app_manger_level_field()
+    global_recv_msg_opt = global_recv_msg_opt_field()
     create_time = StrictInteger(data_key="createTime", validate=validate.Range(min=0, max=MAX_UNIX_MILLISECONDS))
 
 

@@ -10,7 +10,13 @@ The operationID is a header in v3, never a body field.
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.openim import V3_PLATFORM_NAMES
-from app.schemas import length, user_id_field, validate_user_id
+from app.schemas import (
+    app_manger_level_field,
+    global_recv_msg_opt_field,
+    length,
+    user_id_field,
+    validate_user_id,
+)
 from app.wire_schema import StrictInteger, Text, WireSchema
 
 
@@ -72,8 +78,8 @@ class NewUserSchema(WireSchema):
     nickname = Text(required=True, validate=length(1, 64))
     face_url = Text(data_key="faceURL", validate=length(None, 1024))
     ex = Text(validate=length(None, 1024))
-    app_manger_level = StrictInteger(data_key="appMangerLevel", validate=validate.Range(min=0, max=4))
-    global_recv_msg_opt = StrictInteger(data_key="globalRecvMsgOpt", validate=validate.Range(min=0, max=2))
+    app_manger_level = app_manger_level_field()
+    global_recv_msg_opt = global_recv_msg_opt_field()
 
 
 class UserRegisterSchema(WireSchema):
@@ -91,7 +97,7 @@ class UserInfoChangesSchema(WireSchema):
     nickname = Text(validate=length(1, 64))
     face_url = Text(data_key="faceURL", validate=length(None, 1024))
     ex = Text(validate=length(None, 1024))
-    global_recv_msg_opt = StrictInteger(data_key="globalRecvMsgOpt", validate=validate.Range(min=0, max=2))
+    global_recv_msg_opt = global_recv_msg_opt_field()
 
 
 class UpdateUserInfoExSchema(WireSchema):
