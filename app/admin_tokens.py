@@ -18,11 +18,8 @@ from app.jwt_tokens import IssuedToken
 from app.models import User
 from app.openim import ADMIN_PLATFORM, V3_PLATFORM_NAMES
 
-# appMangerLevel 3 and 4 mark notification and bot accounts, which get no user token.
-FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN = 3
-
 _users = User.__table__
-_select_level = select(_users.c.app_manger_level).where(_users.c.user_id == bindparam("user_id"))
+_select_user = select(_users.c.user_id).where(_users.c.user_id == bindparam("user_id"))
 
 
 def is_admin(user_id: str) -> bool:
@@ -46,7 +43,7 @@ def issue_admin_token(secret: str, user_id: str) -> IssuedToken:
         raise InvalidInput("userID: not an admin (OPENIM_MANAGER_UIDS)", fields={"userID": ["Not an admin."]})
     issued = token_records.mint_app_v3_token(user_id, ADMIN_PLATFORM)
     token_records.prune_if_due(
-        run_in_transaction(lambda connection: token_records.record_token(connection, issued, require_user=False))
+        run_in_transaction(lambda connection: token_records.record_token(connection, issued, recorded_for="anyone"))
     )
     return issued
 
@@ -65,16 +62,16 @@ def issue_user_token(user_id: str, platform: int) -> IssuedToken:
         raise NoPermission("userID: an admin's token comes from get_admin_token")
     issued = token_records.mint_app_v3_token(user_id, platform)
 
-    def look_up_and_record(connection: Connection) -> token_records.RecordedToken:
-        row = connection.execute(_select_level, {"user_id": user_id}).first()
-        if row is None:
-            raise UserNotFound()
-        if row.app_manger_level >= FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN:
-            raise InvalidInput(
-                "userID: a notification or bot account gets no user token",
-                fields={"userID": ["A notification or bot account (appMangerLevel 3 or 4)."]},
-            )
-        return token_records.record_token(connection, issued)
+    def record(connection: Connection) -> token_records.RecordedToken:
+        try:
+            return token_records.record_token(connection, issued, recorded_for="ordinary")
+        except UserNotFound:
+            if connection.execute(_select_user, {"user_id": user_id}).first() is None:
+                raise
+        raise InvalidInput(
+            "userID: a notification or bot account gets no user token",
+            fields={"userID": ["A notification or bot account (appMangerLevel 3 or 4)."]},
+        )
 
-    token_records.prune_if_due(run_in_transaction(look_up_and_record))
+    token_records.prune_if_due(run_in_transaction(record))
     return issued

@@ -21,6 +21,8 @@ PLATFORM_NAMES = {
 # Admin, which only admin tokens carry, and HarmonyOS.
 ADMIN_PLATFORM = 10
 V3_PLATFORM_NAMES = {**PLATFORM_NAMES, ADMIN_PLATFORM: "Admin", 11: "HarmonyOS"}
+# appMangerLevel 3 and 4 mark OpenIM v3's notification and bot accounts, which get no user token.
+FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN = 3
 
 # OPENIM_MULTI_LOGIN: which earlier tokens of a user a new token kicks.
 # keep: none (OpenIM's default); kick_same_platform: those of the new token's

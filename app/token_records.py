@@ -24,7 +24,7 @@ from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFou
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.models import TokenRecord, TokenStatus, User
-from app.openim import ADMIN_PLATFORM
+from app.openim import ADMIN_PLATFORM, FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +81,14 @@ _live_of_platform = (
     _records.c.status == TokenStatus.normal,
     _records.c.expires_at > bindparam("now"),
 )
+# The new token's own record is not counted: byte-identical tokens share one.
+_live_others_of_platform = (*_live_of_platform, _records.c.token_hash != bindparam("token_hash"))
 # Answered from ix_token_records_user_platform_status_expiry alone, no row read.
-_count_live = select(func.count()).select_from(_records).where(*_live_of_platform)
+_count_live_others = select(func.count()).select_from(_records).where(*_live_others_of_platform)
 # The user's live records on a platform beyond the newest `keep` (the new one excepted), oldest last.
 _select_beyond_bound = (
     select(_records.c.token_hash)
-    .where(*_live_of_platform, _records.c.token_hash != bindparam("token_hash"))
+    .where(*_live_others_of_platform)
     .order_by(_records.c.expires_at.desc())
     .limit(RECORD_BATCH)
     .offset(bindparam("keep"))
@@ -113,11 +115,19 @@ def _upsert(statement_of: Callable, dialect_name: str):
 
 
 @functools.lru_cache(maxsize=8)
-def _record_statements(dialect_name: str) -> tuple:
-    """(for a registered user only, for anyone): the recording INSERTs of a dialect, built once."""
-    of_user = _upsert(lambda insert: insert.from_select(list(_record_values), _select_record_of_user), dialect_name)
-    plain = _upsert(lambda insert: insert.values(_record_values), dialect_name)
-    return of_user, plain
+def _record_statements(dialect_name: str) -> dict:
+    """The recording INSERTs of a dialect, built once, by whom they record for (see record_token)."""
+
+    def of_users(select_user):
+        return _upsert(lambda insert: insert.from_select(list(_record_values), select_user), dialect_name)
+
+    return {
+        "registered": of_users(_select_record_of_user),
+        "ordinary": of_users(
+            _select_record_of_user.where(_users.c.app_manger_level < FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN)
+        ),
+        "anyone": _upsert(lambda insert: insert.values(_record_values), dialect_name),
+    }
 
 
 def app_now() -> int:
@@ -138,21 +148,29 @@ def mint_app_v3_token(user_id: str, platform: int) -> IssuedToken:
     return mint_v3_token(user_id, platform, key, days, app_now())
 
 
-def record_token(connection: Connection, issued: IssuedToken, require_user: bool = True) -> RecordedToken:
+def record_token(connection: Connection, issued: IssuedToken, recorded_for: str = "registered") -> RecordedToken:
     """Record a minted token in the connection's transaction, which the caller commits.
 
-    With `require_user` (the default), only while the user is registered:
-    UserNotFound otherwise, checked and recorded in one statement that a
-    concurrent delete_user cannot slip between. Without it (an admin's token,
-    whose userID need not be registered), a plain insert.
+    `recorded_for` "registered" (the default): only while the user is
+    registered, UserNotFound otherwise, checked and recorded in one statement
+    that a concurrent delete_user cannot slip between. "ordinary": the same,
+    and only for an account below FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN (OpenIM v3
+    gives notification and bot accounts no user token); UserNotFound for those
+    too, which the caller tells apart on that rare path. "anyone": a plain
+    insert (an admin's token, whose userID need not be registered).
 
     Mint first, outside the transaction, so that write locks are held no longer
     than the statements take. After the commit, call prune_if_due.
     """
     token_hash = token_digest(issued.token)
-    of_user, plain = _record_statements(connection.dialect.name)
+    policy = current_app.config["OPENIM_MULTI_LOGIN"]
+    kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
+    # The bound's count is a read, so it comes before the INSERT: on SQLite that
+    # is before the write lock (app/sqlite_writes.py), which every worker's
+    # issue waits for, and the lock is then held for two statements, not three.
+    over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash)
     result = connection.execute(
-        of_user if require_user else plain,
+        _record_statements(connection.dialect.name)[recorded_for],
         {
             "token_hash": token_hash,
             "user_id": issued.user_id,
@@ -164,8 +182,6 @@ def record_token(connection: Connection, issued: IssuedToken, require_user: bool
     )
     if result.rowcount == 0:
         raise UserNotFound()
-    policy = current_app.config["OPENIM_MULTI_LOGIN"]
-    kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
     if kicked_by_new_token is not None:
         # Every record but the new one, so that the new token is valid
         # even when byte-identical to one it kicks (same second).
@@ -174,22 +190,29 @@ def record_token(connection: Connection, issued: IssuedToken, require_user: bool
             .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
             .values(status=TokenStatus.kicked)
         )
-    else:
+    elif over_bound:
         _kick_beyond_bound(connection, issued, token_hash)
     return RecordedToken(issued, token_hash)
 
 
-def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> None:
-    """Kick the oldest live records of the user and platform beyond OPENIM_MAX_TOKENS_PER_PLATFORM.
+def _bound_params(issued: IssuedToken, token_hash: bytes) -> dict:
+    return {"user_id": issued.user_id, "platform": issued.platform, "now": issued.issued_at, "token_hash": token_hash}
+
+
+def _over_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> bool:
+    """Whether the user's other live records on the platform fill OPENIM_MAX_TOKENS_PER_PLATFORM already.
 
     A count answered from the index alone; the hashes are read only when the
     bound is passed (reading them at every issue cost it half again).
     """
     bound = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"]
-    where = {"user_id": issued.user_id, "platform": issued.platform, "now": issued.issued_at}
-    if connection.execute(_count_live, where).scalar_one() <= bound:
-        return
-    beyond = connection.execute(_select_beyond_bound, {**where, "token_hash": token_hash, "keep": bound - 1})
+    return connection.execute(_count_live_others, _bound_params(issued, token_hash)).scalar_one() >= bound
+
+
+def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> None:
+    """Kick the oldest live records of the user and platform so that, with the new one, the bound holds."""
+    keep = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"] - 1
+    beyond = connection.execute(_select_beyond_bound, {**_bound_params(issued, token_hash), "keep": keep})
     connection.execute(_kick_records, {"hashes": beyond.scalars().all()})
 
 

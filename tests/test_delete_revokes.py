@@ -124,9 +124,9 @@ def timed_app(make_app, clock):
     return make_app(OPENIM_CLOCK=clock)
 
 
-def put_record(app, issued, require_user: bool = True) -> None:
+def put_record(app, issued, recorded_for: str = "registered") -> None:
     with app.app_context():
-        run_in_transaction(lambda connection: token_records.record_token(connection, issued, require_user=require_user))
+        run_in_transaction(lambda connection: token_records.record_token(connection, issued, recorded_for=recorded_for))
 
 
 def test_a_token_minted_before_its_users_registration_is_not_theirs(timed_app, clock):
@@ -163,8 +163,8 @@ def test_only_a_v3_admin_token_stands_without_a_registered_user(timed_app):
         admin_platform = token_records.mint_app_v3_token("imAdmin", ADMIN_PLATFORM)
         with pytest.raises(UserNotFound):
             put_record(timed_app, user_platform)
-    put_record(timed_app, user_platform, require_user=False)
-    put_record(timed_app, admin_platform, require_user=False)
+    put_record(timed_app, user_platform, recorded_for="anyone")
+    put_record(timed_app, admin_platform, recorded_for="anyone")
     assert Api(client).parse_code(user_platform.token) == 705
     parsed = client.post("/v3/auth/parse_token", json={"token": admin_platform.token}, headers={"operationID": "o"})
     assert parsed.json["errCode"] == 0 and parsed.json["data"]["platformID"] == ADMIN_PLATFORM
@@ -179,7 +179,7 @@ def test_a_record_that_outlived_its_users_delete_is_refused(timed_app, dialect):
         mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
         leftover = mint(VICTIM, 2)
         users.delete_user(VICTIM)
-    put_record(timed_app, leftover, require_user=False)
+    put_record(timed_app, leftover, recorded_for="anyone")
     if dialect == "v2":
         assert Api(client).parse_code(leftover.token) == 705
     else:

@@ -64,6 +64,18 @@ def test_one_token_more_than_the_bound_kicks_the_oldest(bounded, clock):
         assert [(live.platform, live.count) for live in token_records.live_tokens("alice")] == [(1, 3), (2, 1)]
 
 
+def test_issuing_a_token_again_at_the_bound_kicks_nothing(bounded, clock):
+    """The same token in the same second is one record: it takes no second place under the bound."""
+    client = bounded.test_client()
+    tokens = [Api(client).register("alice", platform=1)]
+    for _ in range(2):
+        clock.now += 1
+        tokens.append(Api(client).user_token("alice", platform=1))
+
+    assert Api(client).user_token("alice", platform=1) == tokens[-1]
+    assert [Api(client).parse_code(token) for token in tokens] == [0, 0, 0]
+
+
 def test_expired_records_take_no_place_under_the_bound(bounded, clock):
     client = bounded.test_client()
     Api(client).register("alice")
