@@ -16,6 +16,7 @@ verify refuses the other's claim shape as unknown.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -98,6 +99,15 @@ def verified_payload(token: str, keys: list[str]) -> bytes:
 
     Raises TokenMalformed, or TokenUnknown for a bad signature or any algorithm but HS256.
     """
+    return _payload_signed_by(token, tuple(keys))
+
+
+# An AppServer sends the same admin token with every v3 call, and a client its
+# token with every request: each is checked once per process, not per request.
+# Only verified payloads are kept (lru_cache keeps no exception), keyed by the
+# keys too, so a key taken out of rotation verifies nothing from the cache.
+@functools.lru_cache(maxsize=1024)
+def _payload_signed_by(token: str, keys: tuple[str, ...]) -> bytes:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
