@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -176,18 +176,67 @@ def retry_transient(operation: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def run_in_transaction(work: Callable[[Connection], T]) -> T:
-    """Run `work` on a pooled Core connection in a transaction of its own, retried as retry_transient.
+_REQUEST_CONNECTION = "_openim_connection"
+_IN_TRANSACTION = "_openim_in_transaction"
 
-    Committed when `work` returns, rolled back when it raises. The hot paths
-    (user_token, user_register) write this way: a Session would add its own
-    bookkeeping to every statement and to the commit, for no object to track.
+
+def request_connection() -> Connection:
+    """The app context's pooled Core connection: checked out once per request, closed when the context ends.
+
+    A request that reads a token's record and then issues a token (OpenIM
+    v3's calls with an admin token) takes one connection, not two: on
+    MySQL/MariaDB one pool ping, and no rollback between the two.
+    """
+    connection = g.get(_REQUEST_CONNECTION)
+    if connection is None:
+        connection = db.engine.connect()
+        setattr(g, _REQUEST_CONNECTION, connection)
+    return connection
+
+
+def fresh_read_connection() -> Connection:
+    """request_connection, for a read that must see every commit made before it.
+
+    A transaction still open from an earlier read of this context ends first,
+    so that MySQL's repeatable read gives no older snapshot. A request reads so
+    once, at its start (the token check); writes that follow in the request
+    (run_in_transaction) go on in its transaction.
+    """
+    connection = request_connection()
+    if connection.in_transaction():
+        connection.rollback()
+    return connection
+
+
+def _close_request_connection(_error: BaseException | None) -> None:
+    connection = g.pop(_REQUEST_CONNECTION, None)
+    if connection is not None:
+        connection.close()
+
+
+def run_in_transaction(work: Callable[[Connection], T]) -> T:
+    """Run `work` on the request's Core connection in a transaction, retried as retry_transient.
+
+    Committed when `work` returns, rolled back when it raises. A transaction
+    that a read of this request began (fresh_read_connection) is the one
+    committed. The hot paths (user_token, user_register) write this way: a
+    Session would add its own bookkeeping to every statement and to the
+    commit, for no object to track.
     """
 
     @functools.wraps(work)  # the retry log names the unit of work
     def attempt() -> T:
-        with db.engine.begin() as connection:
-            return work(connection)
+        if g.get(_IN_TRANSACTION):
+            # Begun inside another unit of work: a connection of its own, never the outer transaction.
+            with db.engine.begin() as connection:
+                return work(connection)
+        connection = request_connection()
+        setattr(g, _IN_TRANSACTION, True)
+        try:
+            with connection.get_transaction() or connection.begin():
+                return work(connection)
+        finally:
+            g.pop(_IN_TRANSACTION)
 
     return retry_transient(attempt)
 
@@ -202,3 +251,4 @@ def init_app(app: Flask) -> None:
         defaults, app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
     )
     db.init_app(app)
+    app.teardown_appcontext(_close_request_connection)

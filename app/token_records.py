@@ -19,7 +19,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from app.database import mysql_error_code, run_in_transaction
+from app.database import fresh_read_connection, mysql_error_code, run_in_transaction
 from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
@@ -380,11 +380,11 @@ def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     OpenIM v3 admin token (platform 10) stands without a registered user: v3
     admins need not be registered. So a record that outlived its user's delete
     (issued through another Galera node in that very moment) is refused too.
-    A prepared Core read on a pooled connection of its own: no ORM on the path
-    every authenticated request takes, and no Session snapshot older than a kick.
+    A prepared Core read on the request's connection: no ORM on the path every
+    authenticated request takes, no snapshot older than a kick, and no second
+    connection for a token that the request then issues (v3's get_user_token).
     """
-    with db.engine.connect() as connection:
-        record = connection.execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
+    record = fresh_read_connection().execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
     if record is None or record.user_id != user_id:
         raise TokenNotRecorded()
     if record.created_at is None:
