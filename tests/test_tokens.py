@@ -150,3 +150,11 @@ class TestVerify:
         token = jwt.encode({"UID": "u", "exp": 2000, "nbf": 1000, "iat": 1000}, self.key, algorithm="HS256")
         with pytest.raises(TokenMalformed):
             verify_token(token, [self.key], 1000)
+
+
+def test_a_token_verified_before_is_refused_once_its_key_is_gone():
+    """Verified signatures are kept per process (a cache); the keys are part of what is kept."""
+    token = mint_token("alice", 1, "old-key", 7, 1_700_000_000).token
+    assert verify_token(token, ["new-key", "old-key"], 1_700_000_001)["UID"] == "alice"
+    with pytest.raises(TokenUnknown):
+        verify_token(token, ["new-key"], 1_700_000_001)

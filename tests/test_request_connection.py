@@ -1,0 +1,69 @@
+"""One database connection per request (app/database.py): the token check and the issue share it."""
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from app import token_records, users
+from app.database import run_in_transaction
+from app.errors import TokenKicked
+from app.extensions import db
+from app.models import User
+from tests.v3_calls import call, register_users
+
+
+def checkouts_during(app, action) -> int:
+    """How many connections the engine's pool hands out while `action()` runs."""
+    count = 0
+
+    def note(*_args):
+        nonlocal count
+        count += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "checkout", note)
+    try:
+        action()
+    finally:
+        event.remove(engine, "checkout", note)
+    return count
+
+
+def test_a_v3_get_user_token_takes_one_connection(v3_app, v3_client, admin):
+    register_users(v3_client, admin, "alice")
+
+    def ask():
+        answer = call(v3_client, "/auth/get_user_token", {"platformID": 1, "userID": "alice"}, token=admin)
+        assert answer["errCode"] == 0
+
+    assert checkouts_during(v3_app, ask) == 1
+
+
+def test_a_v2_user_token_takes_one_connection(app, api):
+    api.register("alice")
+    assert checkouts_during(app, lambda: api.user_token("alice")) == 1
+
+
+def test_a_token_check_sees_a_kick_committed_after_an_earlier_check_in_the_same_context(app, api):
+    """On MySQL/MariaDB, a read left open would keep its snapshot (repeatable read) and miss the kick."""
+    token = api.register("alice")
+    with app.app_context():
+        assert token_records.parse_token(token).user_id == "alice"
+        with app.app_context():  # another request's, as a concurrent one would be
+            users.kick_user("alice")
+        with pytest.raises(TokenKicked):
+            token_records.parse_token(token)
+
+
+def test_a_unit_of_work_begun_inside_another_leaves_the_outer_transaction_alone(app):
+    """Its commit must not commit the outer unit's writes, which then roll back."""
+
+    def outer(connection):
+        connection.execute(insert(User.__table__), {"user_id": "alice", "nickname": "a", "operation_id": "op"})
+        run_in_transaction(lambda inner: inner.execute(select(1)).scalar_one())
+        raise RuntimeError("the outer unit fails")
+
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            run_in_transaction(outer)
+        assert db.session.get(User, "alice") is None
