@@ -211,8 +211,13 @@ class _BatchInsert:
     def execute(self, connection: Connection, rows: list[dict]) -> int:
         """Insert `rows`; how many were stored (not those whose userID exists)."""
         for key, process in self.processors.items():
+            # Most rows of a batch share the value (created_at, the batch's clock): each is processed once.
+            processed = {}
             for row in rows:
-                row[key] = process(row[key])
+                value = row[key]
+                if value not in processed:
+                    processed[value] = process(value)
+                row[key] = processed[value]
         if self.parameter_order is not None:
             rows = [tuple(map(row.__getitem__, self.parameter_order)) for row in rows]
         return connection.exec_driver_sql(self.sql, rows).rowcount
