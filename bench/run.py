@@ -425,7 +425,7 @@ def fmt(r: dict) -> str:
 
 # ----------------------------------------------------------------- profiling
 def profile(bench: Bench) -> None:
-    """py-spy on all service workers while wrk loads user_token, then user_register (SQLite, 100 000 users)."""
+    """py-spy on all service workers while wrk loads user_token, v3 get_user_token, then user_register (SQLite, 100 000 users)."""
     if not (BIN / "py-spy").exists():
         sys.exit(f"py-spy missing: {BIN}/pip install py-spy")
     backend = Backend.sqlite(bench.tmp / "profile.db")
@@ -433,7 +433,8 @@ def profile(bench: Bench) -> None:
     backend.insert_users(user_rows(100_000), batch=10000)
     server = bench.serve("wsgi:app", backend, "profile-service")
     try:
-        for script in ("token", "register"):
+        bench.env["BENCH_ADMIN_TOKEN"] = admin_token(server, bench.secret)
+        for script in ("token", "token_v3", "register"):
             bench.load(server, script, 100_000)  # warm: imports and connections done before sampling
             raw = OUT / f"profile-{script}.txt"
             spy = subprocess.Popen(
