@@ -165,9 +165,21 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
     token_hash = token_digest(issued.token)
     policy = current_app.config["OPENIM_MULTI_LOGIN"]
     kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
-    # The bound's count is a read, so it comes before the INSERT: on SQLite that
-    # is before the write lock (app/sqlite_writes.py), which every worker's
-    # issue waits for, and the lock is then held for two statements, not three.
+    # The INSERT ... SELECT of the user's row never comes first. On a Galera node
+    # only a transaction's first statement waits for the commits made through
+    # other nodes (wsrep_sync_wait), and only a read, UPDATE or DELETE: first, it
+    # would find a user registered through another node a moment ago missing.
+    # Under "keep", the bound's count goes first, a read: on SQLite that is also
+    # before the write lock (app/sqlite_writes.py), which every worker's issue
+    # waits for. Under the kick policies, the kick of the earlier tokens.
+    if kicked_by_new_token is not None:
+        # Every record but the new one, so that the new token is valid
+        # even when byte-identical to one it kicks (same second).
+        connection.execute(
+            update(_records)
+            .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
+            .values(status=TokenStatus.kicked)
+        )
     over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash)
     result = connection.execute(
         _record_statements(connection.dialect.name)[recorded_for],
@@ -182,15 +194,7 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
     )
     if result.rowcount == 0:
         raise UserNotFound()
-    if kicked_by_new_token is not None:
-        # Every record but the new one, so that the new token is valid
-        # even when byte-identical to one it kicks (same second).
-        connection.execute(
-            update(_records)
-            .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
-            .values(status=TokenStatus.kicked)
-        )
-    elif over_bound:
+    if over_bound:
         _kick_beyond_bound(connection, issued, token_hash)
     return RecordedToken(issued, token_hash)
 
