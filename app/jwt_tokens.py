@@ -99,15 +99,6 @@ def verified_payload(token: str, keys: list[str]) -> bytes:
 
     Raises TokenMalformed, or TokenUnknown for a bad signature or any algorithm but HS256.
     """
-    return _payload_signed_by(token, tuple(keys))
-
-
-# An AppServer sends the same admin token with every v3 call, and a client its
-# token with every request: each is checked once per process, not per request.
-# Only verified payloads are kept (lru_cache keeps no exception), keyed by the
-# keys too, so a key taken out of rotation verifies nothing from the cache.
-@functools.lru_cache(maxsize=1024)
-def _payload_signed_by(token: str, keys: tuple[str, ...]) -> bytes:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -156,13 +147,28 @@ def check_lifetime(claims: dict, now: int, not_before: int) -> None:
         raise TokenNotValidYet()
 
 
+# Per dialect: the claims of its tokens, and those of the other dialect's.
+_CLAIM_SHAPES = {"v2": (V2_CLAIM_TYPES, V3_CLAIM_TYPES), "v3": (V3_CLAIM_TYPES, V2_CLAIM_TYPES)}
+
+
+# An AppServer sends the same admin token with every v3 call, and a client its
+# token with every request: each is checked once per process, not per request.
+# Only verified claims are kept (lru_cache keeps no exception), keyed by the
+# keys too, so a key taken out of rotation verifies nothing from the cache.
+# The lifetime is checked at every call, against that call's clock.
+@functools.lru_cache(maxsize=1024)
+def _verified_claims(token: str, keys: tuple[str, ...], dialect: str) -> dict:
+    own, foreign = _CLAIM_SHAPES[dialect]
+    return typed_claims(verified_payload(token, list(keys)), own, foreign)
+
+
 def verify_token(token: str, keys: list[str], now: int) -> dict:
     """The claims of an OpenIM v2 token signed with one of `keys`, checked at `now`.
 
     Raises in SPEC §9's order: TokenMalformed, TokenUnknown (bad signature or
     any algorithm but HS256), TokenExpired, TokenNotValidYet.
     """
-    claims = typed_claims(verified_payload(token, keys), V2_CLAIM_TYPES, V3_CLAIM_TYPES)
+    claims = dict(_verified_claims(token, tuple(keys), "v2"))  # a copy: the cached one stays as verified
     check_lifetime(claims, now, claims["nbf"])
     return claims
 
@@ -174,6 +180,6 @@ def verify_v3_token(token: str, keys: list[str], now: int) -> dict:
     before its iat, as golang-jwt's RegisteredClaims.Valid refuses a token
     "used before issued".
     """
-    claims = typed_claims(verified_payload(token, keys), V3_CLAIM_TYPES, V2_CLAIM_TYPES)
+    claims = dict(_verified_claims(token, tuple(keys), "v3"))
     check_lifetime(claims, now, claims["iat"])
     return claims

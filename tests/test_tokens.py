@@ -158,3 +158,11 @@ def test_a_token_verified_before_is_refused_once_its_key_is_gone():
     assert verify_token(token, ["new-key", "old-key"], 1_700_000_001)["UID"] == "alice"
     with pytest.raises(TokenUnknown):
         verify_token(token, ["new-key"], 1_700_000_001)
+
+
+def test_a_token_verified_before_still_expires():
+    """The cache keeps what the signature proved, never the lifetime's verdict."""
+    issued = mint_token("alice", 1, "key", 7, 1_700_000_000)
+    assert verify_token(issued.token, ["key"], issued.expires_at - 1)["exp"] == issued.expires_at
+    with pytest.raises(TokenExpired):
+        verify_token(issued.token, ["key"], issued.expires_at)
