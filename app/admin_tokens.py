@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from app import token_records
+from app import metrics, token_records
 from app.access import require_secret
 from app.database import run_in_transaction
 from app.errors import InvalidInput, NoPermission, UserNotFound
@@ -45,6 +45,7 @@ def issue_admin_token(secret: str, user_id: str) -> IssuedToken:
     token_records.prune_if_due(
         run_in_transaction(lambda connection: token_records.record_token(connection, issued, recorded_for="anyone"))
     )
+    metrics.count_token(ADMIN_PLATFORM)
     return issued
 
 
@@ -74,4 +75,5 @@ def issue_user_token(user_id: str, platform: int) -> IssuedToken:
         )
 
     token_records.prune_if_due(run_in_transaction(record))
+    metrics.count_token(platform)
     return issued

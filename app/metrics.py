@@ -14,7 +14,7 @@ before on_starting runs.
 
 from functools import cache
 
-from app.openim import PLATFORM_NAMES
+from app.openim import V3_PLATFORM_NAMES
 
 
 @cache
@@ -24,12 +24,14 @@ def counters() -> dict:
     return {
         "tokens_issued": Counter(
             "openim_tokens_issued",
-            "Tokens issued and recorded (user_register, user_token, flask users token), by platform.",
+            "Tokens issued and recorded (user_register, user_token, flask users token; v3's get_user_token"
+            " and get_admin_token), by platform.",
             ["platform"],
         ),
         "registrations": Counter(
             "openim_registrations",
-            "Users registered (user_register, flask users create); a retried registration is not counted again.",
+            "Users registered (user_register of either dialect, flask users create); a retried registration"
+            " is not counted again.",
         ),
         "kicks": Counter(
             "openim_kicks",
@@ -47,7 +49,7 @@ def counters() -> dict:
 def platform_label(platform: int | None) -> str:
     if platform is None:
         return "all"
-    return PLATFORM_NAMES.get(platform, str(platform))
+    return V3_PLATFORM_NAMES.get(platform, str(platform))
 
 
 # labels() takes a lock and builds its key on every call; the children are few and live as long as
@@ -63,6 +65,10 @@ def count_token(platform: int) -> None:
 
 def count_registration() -> None:
     counters()["registrations"].inc()
+
+
+def count_registrations(count: int) -> None:
+    counters()["registrations"].inc(count)
 
 
 def count_kick(platform: int | None) -> None:

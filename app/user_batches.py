@@ -10,6 +10,7 @@ from collections import Counter
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from app import metrics
 from app.database import run_in_transaction
 from app.errors import AlreadyRegistered, InvalidInput
 from app.extensions import db
@@ -49,6 +50,8 @@ def register_batch(profiles: list[dict], operation_id: str) -> None:
     except IntegrityError:
         if not _created_by(user_ids, operation_id):
             raise AlreadyRegistered() from None
+    else:
+        metrics.count_registrations(len(rows))
 
 
 def _created_by(user_ids: list[str], operation_id: str) -> bool:

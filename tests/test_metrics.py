@@ -16,6 +16,7 @@ from app.config import ConfigError
 from app.database import retry_transient
 from app.web.metrics import may_read_metrics
 from tests.helpers import SECRET, base_config
+from tests.v3_calls import admin_token, code, register_users, user_token
 
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
 TOKEN = "a-metrics-token-0123456789"
@@ -150,6 +151,22 @@ def test_the_rules_and_the_requests_are_counted(client):
     assert requests_counted("<unmatched>", "404") - before["unknown"] == 1
     assert requests_counted("<unmatched>", "405") - before["wrong_method"] == 1
     assert sample("openim_http_request_duration_seconds_count", route="/auth/user_register") - before["observed"] == 3
+
+
+def test_v3_tokens_and_batch_registrations_are_counted(v3_client):
+    before = {
+        "registrations": sample("openim_registrations_total"),
+        "admin": sample("openim_tokens_issued_total", platform="Admin"),
+        "harmony": sample("openim_tokens_issued_total", platform="HarmonyOS"),
+    }
+    admin = admin_token(v3_client)
+    assert code(register_users(v3_client, admin, "v3-a", "v3-b")) == 0
+    assert code(register_users(v3_client, admin, "v3-a", "v3-b")) == 0  # the retry: counted once
+    user_token(v3_client, admin, "v3-a", platform=11)
+
+    assert sample("openim_registrations_total") - before["registrations"] == 2
+    assert sample("openim_tokens_issued_total", platform="Admin") - before["admin"] == 1
+    assert sample("openim_tokens_issued_total", platform="HarmonyOS") - before["harmony"] == 1
 
 
 def test_a_503_is_counted(app_on, tmp_path):
