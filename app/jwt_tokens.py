@@ -19,6 +19,7 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jwt
@@ -94,7 +95,7 @@ V2_CLAIM_TYPES = {"UID": str, "Platform": str, "exp": int, "nbf": int, "iat": in
 V3_CLAIM_TYPES = {"UserID": str, "PlatformID": int, "exp": int, "iat": int}
 
 
-def verified_payload(token: str, keys: list[str]) -> bytes:
+def verified_payload(token: str, keys: Iterable[str]) -> bytes:
     """The payload of a token signed with one of `keys`.
 
     Raises TokenMalformed, or TokenUnknown for a bad signature or any algorithm but HS256.
@@ -159,7 +160,7 @@ _CLAIM_SHAPES = {"v2": (V2_CLAIM_TYPES, V3_CLAIM_TYPES), "v3": (V3_CLAIM_TYPES, 
 @functools.lru_cache(maxsize=1024)
 def _verified_claims(token: str, keys: tuple[str, ...], dialect: str) -> dict:
     own, foreign = _CLAIM_SHAPES[dialect]
-    return typed_claims(verified_payload(token, list(keys)), own, foreign)
+    return typed_claims(verified_payload(token, keys), own, foreign)
 
 
 def verify_token(token: str, keys: list[str], now: int) -> dict:

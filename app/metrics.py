@@ -63,11 +63,7 @@ def count_token(platform: int) -> None:
     _tokens_issued_on(platform).inc()
 
 
-def count_registration() -> None:
-    counters()["registrations"].inc()
-
-
-def count_registrations(count: int) -> None:
+def count_registrations(count: int = 1) -> None:
     counters()["registrations"].inc(count)
 
 

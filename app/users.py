@@ -73,7 +73,7 @@ def register(profile: dict, operation_id: str) -> None:
     except IntegrityError:
         _require_same_operation(profile["user_id"], operation_id)
     else:
-        metrics.count_registration()
+        metrics.count_registrations()
 
 
 def register_and_issue_token(profile: dict, operation_id: str, platform: int) -> IssuedToken:
@@ -94,7 +94,7 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
         _require_same_operation(user_id, operation_id)
         return issue_token(user_id, platform)
     token_records.prune_if_due(recorded)
-    metrics.count_registration()
+    metrics.count_registrations()
     metrics.count_token(platform)
     return issued
 
