@@ -6,7 +6,6 @@ Minting and verifying the JWT itself is app/jwt_tokens.py's; this module
 adds the app's key, lifetime and clock, and the records.
 """
 
-import calendar
 import functools
 import logging
 import random
@@ -14,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, cast, delete, func, literal_column, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.database import fresh_read_connection, mysql_error_code, run_in_transaction
+from app.driver_reads import DriverRead
 from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
@@ -343,12 +343,36 @@ class TokenOwner:
     expires_at: int
 
 
-# One read answers a parse: the record and its user's registration time.
-_select_record_and_user = (
-    select(_records.c.user_id, _records.c.platform, _records.c.status, _records.c.issued_at, _users.c.created_at)
-    .select_from(_records.outerjoin(_users, _users.c.user_id == _records.c.user_id))
-    .where(_records.c.token_hash == bindparam("token_hash"))
-)
+def _epoch_second(dialect_name: str, column: ColumnElement) -> ColumnElement[int]:
+    """A DATETIME column (UTC, as stored) in whole seconds since the epoch, computed by the database."""
+    if dialect_name == "sqlite":
+        # Without the fraction, which strftime would round: 00:00:00.9996 is second 1 to it.
+        whole_seconds = func.substr(column, literal_column("1"), literal_column("19"))
+        return cast(func.strftime(literal_column("'%s'"), whole_seconds), Integer)
+    if dialect_name in ("mysql", "mariadb"):
+        # Not UNIX_TIMESTAMP(), which reads the DATETIME in the session's time zone.
+        return func.timestampdiff(literal_column("SECOND"), literal_column("'1970-01-01'"), column)
+    raise NotImplementedError(f"token records on {dialect_name}")
+
+
+@functools.lru_cache(maxsize=8)
+def _record_and_user_read(dialect_name: str) -> DriverRead:
+    """One read answers a parse: the record, and its user's registration second (NULL when not registered).
+
+    Plain values only (see DriverRead): the status's name, and the
+    registration time already in seconds, so that no datetime is parsed.
+    """
+    return DriverRead(
+        select(
+            _records.c.user_id,
+            _records.c.platform,
+            _records.c.status,
+            _records.c.issued_at,
+            _epoch_second(dialect_name, _users.c.created_at),
+        )
+        .select_from(_records.outerjoin(_users, _users.c.user_id == _records.c.user_id))
+        .where(_records.c.token_hash == bindparam("token_hash"))
+    )
 
 
 def _verification_keys() -> list[str]:
@@ -384,18 +408,23 @@ def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     OpenIM v3 admin token (platform 10) stands without a registered user: v3
     admins need not be registered. So a record that outlived its user's delete
     (issued through another Galera node in that very moment) is refused too.
-    A prepared Core read on the request's connection: no ORM on the path every
-    authenticated request takes, no snapshot older than a kick, and no second
-    connection for a token that the request then issues (v3's get_user_token).
+    One read on the request's connection, straight on the driver (see
+    app/driver_reads.py): no snapshot older than a kick, no second connection
+    for a token that the request then issues (v3's get_user_token), and no
+    SQLAlchemy execution on the path every authenticated request takes.
     """
-    record = fresh_read_connection().execute(_select_record_and_user, {"token_hash": token_digest(token)}).first()
-    if record is None or record.user_id != user_id:
+    connection = fresh_read_connection()
+    record = _record_and_user_read(connection.dialect.name).first(connection, {"token_hash": token_digest(token)})
+    if record is None:
         raise TokenNotRecorded()
-    if record.created_at is None:
-        if record.platform != ADMIN_PLATFORM:
+    recorded_user_id, platform, status, issued_at, registered_at = record
+    if recorded_user_id != user_id:
+        raise TokenNotRecorded()
+    if registered_at is None:
+        if platform != ADMIN_PLATFORM:
             raise TokenNotRecorded()
-    elif record.issued_at < calendar.timegm(record.created_at.timetuple()):
+    elif issued_at < registered_at:
         raise TokenNotRecorded()
-    if record.status is TokenStatus.kicked:
+    if status == TokenStatus.kicked.name:
         raise TokenKicked()
-    return TokenOwner(user_id, record.platform, expires_at)
+    return TokenOwner(user_id, platform, expires_at)

@@ -155,6 +155,16 @@ def test_the_registration_second_is_the_users(timed_app, clock):
     assert Api(client).parse_code(same_second) == 0
 
 
+@pytest.mark.parametrize("fraction", [999_900, 999_999])
+def test_a_registration_seconds_fraction_does_not_move_it_on(timed_app, fraction):
+    """An imported created_at keeps OpenIM's milliseconds; its second is still the one it began in
+    (SQLite's strftime would round .9999 up to the next second, and refuse this token)."""
+    with timed_app.app_context():
+        store_batch([{"user_id": VICTIM, "nickname": "v", "created_at": datetime(2022, 2, 24, 4, 1, 44, fraction)}])
+        same_second = users.issue_token(VICTIM, 3).token
+    assert Api(timed_app.test_client()).parse_code(same_second) == 0
+
+
 def test_only_a_v3_admin_token_stands_without_a_registered_user(timed_app):
     """v3 admins need not be registered (SPEC §12); any other record needs its user."""
     client = timed_app.test_client()

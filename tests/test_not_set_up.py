@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.helpers import SECRET, TEST_DATABASE_URL, is_mysql
+from app import token_records
+from tests.helpers import SECRET, TEST_DATABASE_URL, Api, is_mysql
 
 FIX = "flask --app wsgi db upgrade"
 
@@ -62,6 +63,27 @@ def test_service_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog
     )
     assert response.status_code == 503
     assert response.json == {"errCode": 802, "errMsg": "db failed", "data": None}
+    assert [record.getMessage() for record in caplog.records if FIX in record.getMessage()]
+
+
+@pytest.mark.parametrize("dialect", ["v2", "v3"])
+def test_a_token_check_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog, dialect):
+    """The token check reads straight on the driver (app/driver_reads.py): its errors reach the same handlers."""
+    app = app_on(empty_database_url)
+    client = app.test_client()
+    caplog.set_level(logging.ERROR, logger="app.web.errors")
+    with app.app_context():
+        if dialect == "v2":
+            token = token_records.mint_app_token("alice", 1).token
+        else:
+            token = token_records.mint_app_v3_token("alice", 1).token
+    if dialect == "v2":
+        response = Api(client).parse(token)
+        assert response.json == {"errCode": 802, "errMsg": "db failed", "data": None}
+    else:
+        response = client.post("/v3/auth/parse_token", json={"token": token}, headers={"operationID": "op-1"})
+        assert response.json["errCode"] == 500
+    assert response.status_code == 503
     assert [record.getMessage() for record in caplog.records if FIX in record.getMessage()]
 
 
