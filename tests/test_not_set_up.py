@@ -72,11 +72,9 @@ def test_a_token_check_answers_503_and_logs_the_fix(app_on, empty_database_url, 
     app = app_on(empty_database_url)
     client = app.test_client()
     caplog.set_level(logging.ERROR, logger="app.web.errors")
+    mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
     with app.app_context():
-        if dialect == "v2":
-            token = token_records.mint_app_token("alice", 1).token
-        else:
-            token = token_records.mint_app_v3_token("alice", 1).token
+        token = mint("alice", 1).token
     if dialect == "v2":
         response = Api(client).parse(token)
         assert response.json == {"errCode": 802, "errMsg": "db failed", "data": None}
