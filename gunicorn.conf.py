@@ -12,13 +12,13 @@ import tempfile
 # Importing it loads no prometheus_client (app/metrics.py does that on first use):
 # on_starting must set PROMETHEUS_MULTIPROC_DIR before that happens.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from app.cpus import usable_cpus  # noqa: E402
+from app.serving.cpus import usable_cpus  # noqa: E402
 
 bind = os.environ.get("OPENIM_BIND", "127.0.0.1:10000")
 worker_class = "sync"
 # Sync workers spend most of their time in the CPU (JSON, HMAC) and in short
 # database calls: two per core keeps the cores busy while one waits. Cores the
-# process may use (affinity, cgroup CPU quota: app/cpus.py), not the host's.
+# process may use (affinity, cgroup CPU quota: app/serving/cpus.py), not the host's.
 workers = int(os.environ.get("OPENIM_WORKERS", usable_cpus() * 2 + 1))
 timeout = 30
 graceful_timeout = 10
@@ -31,8 +31,8 @@ errorlog = "-"
 if os.environ.get("OPENIM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on"):
     accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
-# Every value of that line escaped, so that no request can split it (app/web/log_safety.py).
-from app.web.access_log import EscapingLogger  # noqa: E402
+# Every value of that line escaped, so that no request can split it (app/serving/log_safety.py).
+from app.serving.gunicorn_access_log import EscapingLogger  # noqa: E402
 
 logger_class = EscapingLogger
 
@@ -84,11 +84,11 @@ def on_exit(server):
 
 # OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
 # objects too; the app's go through gunicorn's handlers, so they follow. The
-# objects are those of app/log_format.py.
+# objects are those of app/serving/log_format.py.
 if os.environ.get("OPENIM_LOG_FORMAT") == "json":
     import logging
 
-    from app.log_format import json_formatter
+    from app.serving.log_format import json_formatter
 
     class LibrariesJsonHandler(logging.StreamHandler):
         """Records of other loggers than the app's (SQLAlchemy, Python's warnings), which reach the root logger.

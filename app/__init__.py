@@ -5,10 +5,11 @@ import logging
 from flask import Flask
 from flask.logging import default_handler
 
-from app import config, database
+from app import config
 from app.extensions import migrate
-from app.log_format import use_format
-from app.web.wire import GoJSONProvider
+from app.serving.log_format import use_format
+from app.storage import database
+from app.web.request_io import GoJSONProvider
 
 
 def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> Flask:
@@ -35,7 +36,7 @@ def configure_logging(app: Flask, log_format: str = "text") -> None:
 
     Flask's default handler would reach the same place through each request's
     `wsgi.errors`, looking the stream up again on every write. gunicorn's
-    handlers already write JSON when the format is json (app/log_format.py).
+    handlers already write JSON when the format is json (app/serving/log_format.py).
     """
     gunicorn_error_log = logging.getLogger("gunicorn.error")
     use_format(app.logger, log_format, under_gunicorn=bool(gunicorn_error_log.handlers))
@@ -49,7 +50,7 @@ def configure_logging(app: Flask, log_format: str = "text") -> None:
 
 
 def register_blueprints(app: Flask, root_dialect: str) -> None:
-    from app.web import docs, health, metrics, openapi
+    from app.web import docs, health, openapi, prometheus
     from app.web.dialects import V2, V3, V3_PREFIX, serve_dialect
     from app.web.v2 import auth, user
     from app.web.v3 import routes as v3_routes
@@ -68,20 +69,20 @@ def register_blueprints(app: Flask, root_dialect: str) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)
     if app.config["OPENIM_METRICS"]:
-        app.register_blueprint(metrics.bp)
+        app.register_blueprint(prometheus.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app.web import errors, metrics, operation_header, request_log
+    from app.web import handlers, operation_header, prometheus, request_log
 
-    errors.init_app(app)
+    handlers.init_app(app)
     request_log.init_app(app)
     operation_header.init_app(app)
     if app.config["OPENIM_METRICS"]:
-        metrics.init_app(app)
+        prometheus.init_app(app)
 
 
 def register_commands(app: Flask) -> None:
-    from app.cli import users_cli
+    from app.admin.cli import users_cli
 
     app.cli.add_command(users_cli)

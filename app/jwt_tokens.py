@@ -1,7 +1,7 @@
 """Login tokens as pure JWT: mint and verify, byte for byte as OpenIM's Go server.
 
 No database, no Flask: a key, a clock reading and claims in, bytes out. Token
-records (who was issued what, kicks) are app/token_records.py's.
+records (who was issued what, kicks) are app/storage/token_records.py's.
 
 OpenIM v2 (SPEC §4): an HS256 JWT whose payload is exactly
 `{"UID":…,"Platform":…,"exp":…,"nbf":…,"iat":…}`, compact, in that order,
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import jwt
 from jwt.algorithms import HMACAlgorithm
 
-from app import gojson
 from app.errors import TokenExpired, TokenMalformed, TokenNotValidYet, TokenUnknown
 from app.openim import PLATFORM_NAMES, SECONDS_PER_DAY
+from app.wire_format import go_json
 
 _HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 
@@ -47,7 +47,7 @@ def _b64url(raw: bytes) -> bytes:
 
 def sign(claims: dict, key: str) -> str:
     """An HS256 JWT of `claims`, serialized as Go's encoding/json would, in the dict's order."""
-    signing_input = _HEADER + b"." + _b64url(gojson.dumps(claims).encode("utf-8"))
+    signing_input = _HEADER + b"." + _b64url(go_json.dumps(claims).encode("utf-8"))
     signature = hmac.new(key.encode("utf-8"), signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + _b64url(signature)).decode("ascii")
 
@@ -128,7 +128,7 @@ def typed_claims(payload: bytes, claim_types: dict[str, type], foreign_types: di
     Else TokenMalformed.
     """
     try:
-        claims = gojson.loads(payload)
+        claims = go_json.loads(payload)
     except ValueError:
         raise TokenMalformed() from None
     if not isinstance(claims, dict):

@@ -34,7 +34,7 @@ def add_records(user_id: str, count: int, issued_at: int, expired: bool = False)
     from sqlalchemy import insert
 
     from app.extensions import db
-    from app.models import TokenRecord, TokenStatus
+    from app.storage.models import TokenRecord, TokenStatus
 
     for start in range(0, count, 10_000):
         rows = [
@@ -63,7 +63,7 @@ def per_call_ms(call, times: int) -> float:
 
 def with_a_writer(app, work) -> tuple[float, float]:
     """(work's seconds, the longest issue_token of a concurrent writer in ms)."""
-    from app import users
+    from app.rules import users
 
     stop, waits = threading.Event(), []
 
@@ -91,8 +91,10 @@ def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
     """Rows (operation, cost, writer's longest wait) on `database_url` (a scratch SQLite file when None)."""
     import flask_migrate
 
-    from app import create_app, token_records, users
+    from app import create_app
     from app.extensions import db
+    from app.rules import users
+    from app.storage import token_records
 
     with tempfile.TemporaryDirectory() as scratch:
         url = database_url or f"sqlite:///{Path(scratch) / 'records.db'}"

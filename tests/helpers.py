@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from app.extensions import db
-from app.models import User
-from app.sqlite_writes import LOCK_FILE_SUFFIX
-from app.users import find_user
+from app.rules.users import find_user
+from app.storage.models import User
+from app.storage.sqlite_writes import LOCK_FILE_SUFFIX
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 SECRET = "test-api-secret-0123456789abcdef"

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.database import SQLITE_BUSY_TIMEOUT_SECONDS
 from app.extensions import db
+from app.storage.database import SQLITE_BUSY_TIMEOUT_SECONDS
 from tests.helpers import SECRET, TEST_DATABASE_URL, base_config, is_mysql, lock_file_held
 from tests.http.tcp_proxy import TcpProxy
 

@@ -6,8 +6,8 @@ import tracemalloc
 
 import pytest
 
-from app import importer
-from app.importer import import_users, store_batch
+from app.admin import importer
+from app.admin.importer import import_users, store_batch
 from app.jwt_tokens import mint_token, verify_token
 from tests.helpers import FIXED_NOW, TOKEN_SECRET, import_file, invalid_lines, stored, summary_of, user_count
 

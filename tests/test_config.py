@@ -17,7 +17,7 @@ import pytest
 from app import create_app
 from app.config import ConfigError
 from app.jwt_tokens import verify_token
-from app.token_records import mint_app_token
+from app.storage.token_records import mint_app_token
 from tests.helpers import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"

@@ -1,4 +1,4 @@
-"""app/cpus.py: the CPUs the process may use, from fake cgroup trees and affinity masks."""
+"""app/serving/cpus.py: the CPUs the process may use, from fake cgroup trees and affinity masks."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cpus import usable_cpus
+from app.serving.cpus import usable_cpus
 from tests.http.server import PROJECT_ROOT
 
 EIGHT = set(range(8))

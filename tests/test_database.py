@@ -1,4 +1,4 @@
-"""app/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
+"""app/storage/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
 
 import runpy
 import sqlite3
@@ -9,8 +9,9 @@ import pymysql
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app import create_app, database
-from app.database import (
+from app import create_app
+from app.storage import database
+from app.storage.database import (
     MAX_ATTEMPTS,
     engine_options,
     is_mysql_driver_connection,
@@ -18,8 +19,8 @@ from app.database import (
     mysql_engine_options,
     retry_transient,
 )
-from app.mysql_waits import QuickHealthCheckConnection
-from app.sqlite_writes import SerializedWritesConnection
+from app.storage.mysql_waits import QuickHealthCheckConnection
+from app.storage.sqlite_writes import SerializedWritesConnection
 from tests.helpers import Api, base_config
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
@@ -126,7 +127,7 @@ def test_sqlite_failure_answers_503_802(tmp_path, database_path):
 
 
 def test_a_subclassed_driver_connection_still_counts_as_mysql():
-    """The Galera check must see app/mysql_waits.py's connection class as PyMySQL's (it once did not)."""
+    """The Galera check must see app/storage/mysql_waits.py's connection class as PyMySQL's (it once did not)."""
     subclassed = QuickHealthCheckConnection.__new__(QuickHealthCheckConnection)
     assert is_mysql_driver_connection(subclassed)
     with closing(sqlite3.connect(":memory:")) as sqlite_connection:

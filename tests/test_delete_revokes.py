@@ -13,11 +13,12 @@ from datetime import datetime
 
 import pytest
 
-from app import token_records, users
-from app.database import run_in_transaction
+from app.admin.importer import store_batch
 from app.errors import UserNotFound
-from app.importer import store_batch
 from app.openim import ADMIN_PLATFORM
+from app.rules import users
+from app.storage import token_records
+from app.storage.database import run_in_transaction
 from tests.helpers import FIXED_NOW, SECRET, Api
 
 VICTIM = "victim"

@@ -1,13 +1,13 @@
-"""The token check's read straight on the driver (app/driver_reads.py) keeps what SQLAlchemy's execute does."""
+"""The token check's read straight on the driver (app/storage/driver_reads.py) keeps what SQLAlchemy's execute does."""
 
 import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app import token_records
-from app.database import request_connection
-from app.driver_reads import DriverRead
-from app.models import User
+from app.storage import token_records
+from app.storage.database import request_connection
+from app.storage.driver_reads import DriverRead
+from app.storage.models import User
 from tests.helpers import is_mysql
 
 _users = User.__table__

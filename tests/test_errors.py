@@ -89,7 +89,7 @@ def test_server_error_envelope_names_the_operation(make_app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom with internals")
 
-    monkeypatch.setattr("app.users.register_and_issue_token", broken)
+    monkeypatch.setattr("app.rules.users.register_and_issue_token", broken)
     response = app.test_client().post("/auth/user_register", json=MINIMAL_BODY)
     answer = assert_envelope(response, 500, 500)
     assert "op1" in answer["errMsg"]
@@ -102,6 +102,6 @@ def test_driver_error_without_a_message_is_still_802(make_app, monkeypatch):
     def failing(*args, **kwargs):
         raise OperationalError("INSERT ...", {}, Exception())  # the driver said nothing
 
-    monkeypatch.setattr("app.users.register_and_issue_token", failing)
+    monkeypatch.setattr("app.rules.users.register_and_issue_token", failing)
     response = app.test_client().post("/auth/user_register", json=MINIMAL_BODY)
     assert (response.status_code, response.json["errCode"], response.json["errMsg"]) == (503, 802, "db failed")

@@ -8,11 +8,11 @@ import flask_migrate
 import pytest
 from sqlalchemy import event, insert
 
-from app import exporter
-from app.exporter import export_users, to_unix_milliseconds
+from app.admin import exporter
+from app.admin.exporter import export_users, to_unix_milliseconds
+from app.admin.importer import from_unix_milliseconds
 from app.extensions import db
-from app.importer import from_unix_milliseconds
-from app.models import User, utc_now
+from app.storage.models import User, utc_now
 from tests.helpers import (
     BULK_USERS,
     EMPTY_OPTIONALS,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app import access
+from app.rules import access
 from tests.helpers import SECRET, Api
 
 MANAGERS = {"OPENIM_MANAGER_UIDS": ["admin"]}

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from app import create_app
-from app.gojson import fold_key
-from app.wire_schema import ALIASES
+from app.wire_format.go_json import fold_key
+from app.wire_format.schema_base import ALIASES
 from tests.fuzz_values import MANAGER, USER, every_operation, header_values, json_values
 from tests.helpers import SECRET, Api, base_config
 

@@ -16,7 +16,7 @@ from marshmallow import fields
 
 from app import create_app
 from app.web.openapi import documented_routes
-from app.wire_schema import StrictInteger, Text
+from app.wire_format.schema_base import StrictInteger, Text
 from tests.helpers import MINIMAL_BODY, SECRET, Api, base_config
 
 DEFAULT_LIMIT = 64 * 1024

@@ -3,11 +3,11 @@
 import pytest
 from sqlalchemy import event, select
 
-from app import users
+from app.admin.importer import import_users
 from app.errors import AlreadyRegistered
 from app.extensions import db
-from app.importer import import_users
-from app.models import User
+from app.rules import users
+from app.storage.models import User
 from tests.helpers import SECRET, import_file, stored, summary_of
 
 

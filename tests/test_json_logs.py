@@ -1,6 +1,6 @@
 """OPENIM_LOG_FORMAT=json and the operationID answer header (issue 14, item 3).
 
-Outside gunicorn the app's logger gets a JSON handler (app/log_format.py);
+Outside gunicorn the app's logger gets a JSON handler (app/serving/log_format.py);
 its output is read back here line by line. tests/http/test_metrics_and_logs.py
 checks gunicorn's own records.
 """
@@ -16,8 +16,9 @@ from datetime import datetime
 
 import pytest
 
-from app import create_app, users
-from app.log_format import JsonHandler, json_formatter
+from app import create_app
+from app.rules import users
+from app.serving.log_format import JsonHandler, json_formatter
 from tests.helpers import SECRET
 from tests.http.server import PROJECT_ROOT
 
@@ -81,7 +82,7 @@ def test_other_records_are_json_too_with_the_stack_of_a_500(json_app, monkeypatc
     monkeypatch.setattr(users, "issue_token", broken_issue_token)
     answer = json_app.test_client().post("/auth/user_token", json=token_body("someone", "op-500"))
     assert answer.status_code == 500
-    (failure,) = [line for line in json_lines(json_app) if line["logger"] == "app.web.errors"]
+    (failure,) = [line for line in json_lines(json_app) if line["logger"] == "app.web.handlers"]
     assert failure["level"] == "ERROR"
     assert failure["message"] == 'unexpected RuntimeError (operationID="op-500")'
     assert "Traceback" in failure["exc_info"] and "internal detail" in failure["exc_info"]

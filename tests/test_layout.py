@@ -26,15 +26,15 @@ def imported_modules(module: str) -> set[str]:
 
 RULES = [
     "app.errors",
-    "app.users",
+    "app.rules.users",
     "app.jwt_tokens",
-    "app.token_records",
-    "app.importer",
-    "app.access",
-    "app.cli",
-    "app.admin_tokens",
-    "app.user_batches",
-    "app.user_pages",
+    "app.storage.token_records",
+    "app.admin.importer",
+    "app.rules.access",
+    "app.admin.cli",
+    "app.rules.admin_tokens",
+    "app.rules.batches",
+    "app.rules.pages",
 ]
 
 
@@ -53,13 +53,19 @@ def test_leaf_modules_import_nothing_of_the_app(module):
 def test_jwt_is_pure():
     imports = imported_modules("app.jwt_tokens")
     assert not {name for name in imports if name.split(".")[0] in ("flask", "sqlalchemy")}
-    assert not {name for name in imports if name.startswith(("app.models", "app.database", "app.extensions"))}
+    assert not {
+        name for name in imports if name.startswith(("app.storage.models", "app.storage.database", "app.extensions"))
+    }
 
 
-@pytest.mark.parametrize("module", ["app.config", "app.schemas", "app.wire_schema"])
+@pytest.mark.parametrize("module", ["app.config", "app.wire_format.field_rules", "app.wire_format.schema_base"])
 def test_config_and_schemas_do_not_load_tokens_or_storage(module):
     imports = imported_modules(module)
-    assert not {name for name in imports if name.startswith(("app.token", "app.jwt", "app.models", "app.database"))}
+    assert not {
+        name
+        for name in imports
+        if name.startswith(("app.token", "app.jwt", "app.storage.models", "app.storage.database"))
+    }
 
 
 def test_errors_carry_no_http():

@@ -1,4 +1,4 @@
-"""No caller can split, forge or flood a log line (app/web/log_safety.py, issue 12)."""
+"""No caller can split, forge or flood a log line (app/serving/log_safety.py, issue 12)."""
 
 import json
 import logging
@@ -8,8 +8,8 @@ import unicodedata
 
 import pytest
 
-from app import users
-from app.web.log_safety import OPERATION_ID_LIMIT, escaped, quoted
+from app.rules import users
+from app.serving.log_safety import OPERATION_ID_LIMIT, escaped, quoted
 from tests.helpers import request_lines, token_body
 
 # Everything some reader takes for the end of a line, or a terminal for a command.
@@ -110,5 +110,5 @@ def test_an_unexpected_error_logs_the_operation_id_escaped_and_capped(make_app, 
     operation_id = "op\u2028" + "y" * 61
     answer = app.test_client().post("/auth/user_token", json=token_body("u", operation_id=operation_id))
     assert answer.status_code == 500
-    (failure,) = [record for record in caplog.records if record.name == "app.web.errors"]
+    (failure,) = [record for record in caplog.records if record.name == "app.web.handlers"]
     assert "op\\u2028yyy" in failure.getMessage() and "\u2028" not in failure.getMessage()

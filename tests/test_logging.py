@@ -5,8 +5,9 @@ import logging
 
 import pytest
 
-from app import create_app, users
+from app import create_app
 from app.extensions import db
+from app.rules import users
 from tests.helpers import SECRET, TOKEN_SECRET, Api, base_config, register_body, request_lines, token_body
 
 WRONG_SECRET = "a-wrong-secret-that-must-not-be-logged"
@@ -96,7 +97,7 @@ def test_unexpected_error_answers_500_with_the_operation_id_and_no_stack(make_ap
     for leak in ("Traceback", "RuntimeError", "internal detail", TOKEN_SECRET, "broken_issue_token"):
         assert leak not in body
     # The log keeps the stack for whoever diagnoses it.
-    (failure,) = [record for record in caplog.records if record.exc_info and record.name == "app.web.errors"]
+    (failure,) = [record for record in caplog.records if record.exc_info and record.name == "app.web.handlers"]
     assert "op-500" in failure.getMessage()
     assert [line["err_code"] for line in request_lines(caplog)] == ["500"]
 
@@ -125,7 +126,7 @@ def test_database_failure_answers_503_db_failed(app_without_database, caplog, ro
     answer = app_without_database.test_client().post(route, json=body)
     assert answer.status_code == 503
     assert answer.json == {"errCode": 802, "errMsg": "db failed", "data": None}
-    errors_logged = [record.getMessage() for record in caplog.records if record.name == "app.web.errors"]
+    errors_logged = [record.getMessage() for record in caplog.records if record.name == "app.web.handlers"]
     assert any(message.startswith("database failed: OperationalError") for message in errors_logged)
     assert not any("SELECT" in message or "INSERT" in message for message in errors_logged)
     assert [line["err_code"] for line in request_lines(caplog)] == ["802"]

@@ -13,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.config import ConfigError
-from app.database import retry_transient
-from app.web.metrics import may_read_metrics
+from app.storage.database import retry_transient
+from app.web.prometheus import may_read_metrics
 from tests.helpers import SECRET, base_config
 from tests.v3_calls import admin_token, code, register_users, user_token
 
@@ -180,7 +180,7 @@ def test_a_503_is_counted(app_on, tmp_path):
 
 
 def test_a_database_retry_is_counted(app, monkeypatch):
-    monkeypatch.setattr("app.database.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("app.storage.database.time.sleep", lambda seconds: None)
     deadlock = OperationalError("COMMIT", None, PyMySQLOperationalError(1213, "Deadlock found"))
     attempts = []
 

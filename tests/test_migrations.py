@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
-from app.models import User
+from app.storage.models import User
 from tests.helpers import TEST_DATABASE_URL, base_config, is_mysql
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"

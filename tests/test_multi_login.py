@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import event
 
-from app import token_records
 from app.config import ConfigError
 from app.extensions import db
+from app.storage import token_records
 from tests.helpers import Api
 
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from app.database import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
 from app.extensions import db
-from app.models import User
+from app.storage.database import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
+from app.storage.models import User
 from tests.helpers import TEST_DATABASE_URL, Api, is_mysql
 
 pytestmark = pytest.mark.skipif(not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)")
@@ -171,7 +171,7 @@ def in_threads(*calls):
 
 class TestTransientErrors:
     def test_lock_wait_timeout_is_retried(self, make_app, other_connection, caplog):
-        caplog.set_level(logging.INFO, logger="app.database")
+        caplog.set_level(logging.INFO, logger="app.storage.database")
         app = make_app(
             SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"}}
         )
@@ -187,7 +187,7 @@ class TestTransientErrors:
 
     def test_deadlock_is_retried(self, app, other_connection, caplog):
         """InnoDB's classic: two inserts wait on a third's row; it rolls back; they deadlock."""
-        caplog.set_level(logging.INFO, logger="app.database")
+        caplog.set_level(logging.INFO, logger="app.storage.database")
         hold_row_lock(other_connection, "contended")
         threads, results = in_threads(
             lambda: Api(app.test_client()).try_register("contended", operation_id="a").json,

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import token_records
+from app.storage import token_records
 from tests.helpers import SECRET, TEST_DATABASE_URL, Api, is_mysql
 
 FIX = "flask --app wsgi db upgrade"
@@ -57,7 +57,7 @@ def test_cli_says_to_run_db_upgrade_in_one_line(app_on, empty_database_url, args
 
 def test_service_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog):
     client = app_on(empty_database_url).test_client()
-    caplog.set_level(logging.ERROR, logger="app.web.errors")
+    caplog.set_level(logging.ERROR, logger="app.web.handlers")
     response = client.post(
         "/auth/user_token", json={"secret": SECRET, "platform": 1, "userID": "alice", "operationID": "op-1"}
     )
@@ -68,10 +68,10 @@ def test_service_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog
 
 @pytest.mark.parametrize("dialect", ["v2", "v3"])
 def test_a_token_check_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog, dialect):
-    """The token check reads straight on the driver (app/driver_reads.py): its errors reach the same handlers."""
+    """The token check reads straight on the driver (storage/driver_reads.py): its errors reach the same handlers."""
     app = app_on(empty_database_url)
     client = app.test_client()
-    caplog.set_level(logging.ERROR, logger="app.web.errors")
+    caplog.set_level(logging.ERROR, logger="app.web.handlers")
     mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
     with app.app_context():
         token = mint("alice", 1).token
@@ -92,8 +92,8 @@ def test_a_failing_database_with_tables_is_not_called_unset_up(app, client, monk
     def broken(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr("app.users.issue_token", broken)
-    caplog.set_level(logging.ERROR, logger="app.web.errors")
+    monkeypatch.setattr("app.rules.users.issue_token", broken)
+    caplog.set_level(logging.ERROR, logger="app.web.handlers")
     response = client.post(
         "/auth/user_token", json={"secret": SECRET, "platform": 1, "userID": "alice", "operationID": "op-1"}
     )

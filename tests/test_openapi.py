@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from app import create_app, schemas
-from app.gojson import fold_key
+from app import create_app
 from app.web import openapi, route_docs
 from app.web.openapi import (
     IMPLICIT_METHODS,
@@ -22,8 +21,10 @@ from app.web.openapi import (
     documented_routes,
     table_classes,
 )
-from app.web.v2 import errors as v2_errors
-from app.wire_schema import ALIASES
+from app.web.v2 import answers as v2_errors
+from app.wire_format import field_rules
+from app.wire_format.go_json import fold_key
+from app.wire_format.schema_base import ALIASES
 from tests.helpers import SECRET, TOKEN_SECRET, base_config
 
 # The characters the userID rule is about: white space and control characters.
@@ -155,7 +156,7 @@ def test_the_document_does_not_reveal_the_secrets(client):
 
 def user_id_rule_allows(user_id: str) -> bool:
     try:
-        schemas.validate_user_id(user_id)
+        field_rules.validate_user_id(user_id)
     except ValidationError:
         return False
     return True

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from app import cli
-from app.models import utc_now
-from app.openim_import import OpenImUsers
+from app.admin import cli
+from app.admin.openim_import import OpenImUsers
+from app.storage.models import utc_now
 from tests.helpers import SECRET, TEST_DATABASE_URL, is_mysql, stored, summary_of, user_count
 from tests.scratch_database import empty_scratch_database
 

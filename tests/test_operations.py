@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from app.extensions import db
-from app.models import User
+from app.storage.models import User
 from tests.helpers import EMPTY_OPTIONALS, table_rows, varied_users
 from tests.scratch_database import empty_scratch_database
 

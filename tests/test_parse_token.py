@@ -14,11 +14,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app import create_app, token_records
+from app import create_app
 from app.extensions import db
 from app.jwt_tokens import mint_token
-from app.models import TokenRecord, TokenStatus
 from app.openim import SECONDS_PER_DAY
+from app.storage import token_records
+from app.storage.models import TokenRecord, TokenStatus
 from tests.helpers import FIXED_NOW, TOKEN_SECRET, Api, base_config
 
 WEEK = 7 * SECONDS_PER_DAY

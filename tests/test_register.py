@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jwt_tokens import verify_token
-from app.models import User
+from app.storage.models import User
 from tests.helpers import MINIMAL_BODY, SECRET, TOKEN_SECRET, Api
 
 FULL_BODY = {

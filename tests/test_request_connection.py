@@ -1,13 +1,14 @@
-"""One database connection per request (app/database.py): the token check and the issue share it."""
+"""One database connection per request (app/storage/database.py): the token check and the issue share it."""
 
 import pytest
 from sqlalchemy import event, insert, select
 
-from app import token_records, users
-from app.database import run_in_transaction
 from app.errors import TokenKicked
 from app.extensions import db
-from app.models import User
+from app.rules import users
+from app.storage import token_records
+from app.storage.database import run_in_transaction
+from app.storage.models import User
 from tests.v3_calls import call, register_users
 
 

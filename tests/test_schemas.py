@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.schemas import CONTROL_CHARACTER, import_row_schema
 from app.web.v2.schemas import (
     force_logout_schema,
     get_all_users_uid_schema,
@@ -20,6 +19,7 @@ from app.web.v2.schemas import (
     update_user_info_schema,
     user_token_schema,
 )
+from app.wire_format.field_rules import CONTROL_CHARACTER, import_row_schema
 
 FAST_SCHEMAS = {
     "register": register_schema,

@@ -1,6 +1,6 @@
-"""The import's memory of the userIDs it has read (app/seen_user_ids.py)."""
+"""The import's memory of the userIDs it has read (app/admin/seen_user_ids.py)."""
 
-from app.seen_user_ids import SeenUserIds
+from app.admin.seen_user_ids import SeenUserIds
 
 
 def test_first_sightings_across_and_within_batches():

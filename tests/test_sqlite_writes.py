@@ -1,4 +1,4 @@
-"""SQLite write transactions take the database's lock file in turn (app/sqlite_writes.py)."""
+"""SQLite write transactions take the database's lock file in turn (app/storage/sqlite_writes.py)."""
 
 import fcntl
 import os
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from app import sqlite_writes
-from app.sqlite_writes import LOCK_FILE_SUFFIX, SerializedWritesConnection
+from app.storage import sqlite_writes
+from app.storage.sqlite_writes import LOCK_FILE_SUFFIX, SerializedWritesConnection
 from tests.helpers import lock_file_held
 
 
@@ -57,7 +57,7 @@ def test_a_writer_in_another_process_waits_for_the_commit(database):
             sys.executable,
             "-c",
             (
-                "import sqlite3, sys, time; from app.sqlite_writes import SerializedWritesConnection as C;"
+                "import sqlite3, sys, time; from app.storage.sqlite_writes import SerializedWritesConnection as C;"
                 "c = sqlite3.connect(sys.argv[1], timeout=5, factory=C); print('ready', flush=True);"
                 "t = time.monotonic(); c.cursor().execute('INSERT INTO t VALUES (2)'); c.commit();"
                 "print(time.monotonic() - t)"

@@ -6,11 +6,12 @@ import time
 import pytest
 from sqlalchemy import func, insert, select
 
-from app import token_records, users
 from app.config import ConfigError
 from app.extensions import db
-from app.models import TokenRecord, TokenStatus
 from app.openim import SECONDS_PER_DAY
+from app.rules import users
+from app.storage import token_records
+from app.storage.models import TokenRecord, TokenStatus
 from tests.helpers import FIXED_NOW, Api
 
 WEEK = 7 * SECONDS_PER_DAY

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.importer import store_batch
+from app.admin.importer import store_batch
 from tests.helpers import SECRET, Api
 
 PROFILE = {

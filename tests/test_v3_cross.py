@@ -78,7 +78,7 @@ def test_a_v3_kick_kicks_v2_tokens_and_a_v2_kick_kicks_v3_tokens(v3_client, admi
 
 
 def test_deleting_a_user_revokes_its_v3_tokens(v3_app, v3_client, admin):
-    from app import users
+    from app.rules import users
 
     register_users(v3_client, admin, "alice")
     token = user_token(v3_client, admin, "alice")

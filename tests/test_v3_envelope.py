@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.web.v3.errors import omit_zero_values
+from app.web.v3.answers import omit_zero_values
 from tests.helpers import SECRET, base_config
 from tests.v3_calls import ADMIN, V3_CONFIG, call
 
@@ -91,7 +91,7 @@ def test_an_unavailable_database_is_503_with_errcode_500(make_app, monkeypatch):
     def failing(*args, **kwargs):
         raise OperationalError("SELECT secret_sql", {}, Exception("gone"))
 
-    monkeypatch.setattr("app.token_records.record_token", failing)
+    monkeypatch.setattr("app.storage.token_records.record_token", failing)
     response = client.post(
         "/v3/auth/get_admin_token", json={"secret": SECRET, "userID": ADMIN}, headers={"operationID": "o"}
     )
@@ -131,7 +131,7 @@ def test_anything_unexpected_is_500_naming_the_operation_never_the_internals(mak
     def broken(*args, **kwargs):
         raise RuntimeError("boom with internals")
 
-    monkeypatch.setattr("app.admin_tokens.issue_admin_token", broken)
+    monkeypatch.setattr("app.rules.admin_tokens.issue_admin_token", broken)
     response = client.post(
         "/v3/auth/get_admin_token", json={"secret": SECRET, "userID": ADMIN}, headers={"operationID": "op-42"}
     )

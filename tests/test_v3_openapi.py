@@ -6,7 +6,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from app import create_app
 from app.web import route_docs
 from app.web.openapi import IMPLICIT_METHODS, V3_STYLE, api_rules, documented_routes, table_classes
-from app.web.v3 import errors as v3_errors
+from app.web.v3 import answers as v3_errors
 from tests.helpers import SECRET, TOKEN_SECRET, base_config
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import User
+from app.storage.models import User
 from tests.helpers import FIXED_NOW, SECRET
 from tests.v3_calls import call, code, register_users, user_token
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
 
-from app.web.v2 import errors as v2_errors
-from app.web.v3 import errors as v3_errors
+from app.web.v2 import answers as v2_errors
+from app.web.v3 import answers as v3_errors
 
 
 @dataclass(frozen=True)

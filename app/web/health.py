@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app.errors import DatabaseUnavailable
 from app.extensions import db
 from app.web.route_docs import documented
-from app.web.v2.errors import answer_failure, success
+from app.web.v2.answers import answer_failure, success
 
 logger = logging.getLogger(__name__)
 

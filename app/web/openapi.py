@@ -3,12 +3,12 @@
 GET /openapi.json describes the dialect at the root (v2, or v3 in app_v3),
 GET /v3/openapi.json the v3 routes under /v3: each document holds the routes
 its dialect answers, with that dialect's envelope and error table
-(app/web/v3/document.py words v3's).
+(app/web/v3/openapi_wording.py words v3's).
 
 Each route describes itself next to its view (app/web/route_docs.py:
 `@documented(...)`, the docstring as description); request bodies come from
 its marshmallow schema (through apispec), and error codes from the dialect's
-error table (app/web/v2/errors.py). The document is built from the app's
+error table (app/web/v2/answers.py). The document is built from the app's
 url_map, and building it fails on a route without a description, so a new
 route cannot go undocumented (tests/test_openapi.py builds it).
 """
@@ -20,14 +20,14 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app, jsonify
 
-from app import schemas
 from app.errors import InvalidInput, ServiceError
 from app.openim import PLATFORM_NAMES
 from app.web.dialects import dialect_of_path, dialect_of_request
 from app.web.route_docs import RouteDoc, documented, route_doc, spellings_pattern
-from app.web.v2.errors import ERRORS, HTTP_ERRORS, UNEXPECTED
-from app.web.v3 import document as v3_document
-from app.wire_schema import ALIASES, WireSchema
+from app.web.v2.answers import ERRORS, HTTP_ERRORS, UNEXPECTED
+from app.web.v3 import openapi_wording as v3_document
+from app.wire_format import field_rules
+from app.wire_format.schema_base import ALIASES, WireSchema
 
 bp = Blueprint("openapi", __name__)
 
@@ -68,7 +68,7 @@ FIELD_DESCRIPTIONS = {
 # SPEC §2: no control characters (Unicode Cc), no leading or trailing white
 # space as Python's str.isspace counts it. Spelled out rather than with \s,
 # whose ECMA-262 meaning differs (it includes U+FEFF).
-_CONTROL = schemas.CONTROL_CHARACTERS
+_CONTROL = field_rules.CONTROL_CHARACTERS
 _SPACE = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 USER_ID_PATTERN = f"^[^{_CONTROL}{_SPACE}](?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}])?$"
 
@@ -86,9 +86,9 @@ def bind_every_spelling(component: dict) -> None:
 
 
 def wire_rules(self, field, ret, **kwargs) -> dict:
-    """apispec attribute function: the rules of app/schemas.py that apispec cannot see."""
+    """apispec attribute function: the rules of app/field_rules.py that apispec cannot see."""
     rules = {}
-    if schemas.validate_user_id in field.validators:
+    if field_rules.validate_user_id in field.validators:
         rules["pattern"] = USER_ID_PATTERN
     if isinstance(field.parent, WireSchema):
         if field.data_key in FIELD_DESCRIPTIONS:

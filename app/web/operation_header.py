@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from flask import Flask
 
-from app.schemas import CONTROL_CHARACTER
-from app.web.wire import operation_id
+from app.web.request_io import operation_id
+from app.wire_format.field_rules import CONTROL_CHARACTER
 
 HEADER = "operationID"
 MAX_LENGTH = 64

@@ -2,7 +2,7 @@
 
 Never the body, headers or query string, so that no secret or token is logged.
 With OPENIM_LOG_FORMAT=json the line is a JSON object with these as fields,
-and the dialect, HTTP status and worker pid besides (app/log_format.py).
+and the dialect, HTTP status and worker pid besides (app/serving/log_format.py).
 """
 
 import logging
@@ -10,9 +10,9 @@ import time
 
 from flask import Flask, current_app, g, request
 
+from app.serving.log_safety import PATH_LIMIT, escaped, quoted
 from app.web.dialects import dialect_name
-from app.web.log_safety import PATH_LIMIT, escaped, quoted
-from app.web.wire import operation_id
+from app.web.request_io import operation_id
 
 logger = logging.getLogger(__name__)
 

@@ -75,7 +75,7 @@ def route_doc(view: Callable) -> RouteDoc | None:
     return getattr(view, "route_doc", None)
 
 
-# Go's EqualFold also matches these non-ASCII letters to ASCII ones (app/gojson.py fold_key).
+# Go's EqualFold also matches these non-ASCII letters to ASCII ones (app/wire_format/go_json.py fold_key).
 _FOLDS_TO = {"s": "\u017f", "k": "\u212a"}
 
 

@@ -6,8 +6,8 @@ import pymysql
 import pytest
 from sqlalchemy import text
 
-from app.database import GALERA_SYNC_WAIT
 from app.extensions import db
+from app.storage.database import GALERA_SYNC_WAIT
 from tests.galera.cluster import NODES, REPORT, connect, node_url
 from tests.helpers import SECRET
 

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, event, insert
 
-from app import users
 from app.errors import AlreadyRegistered
 from app.extensions import db
-from app.models import User
+from app.rules import users
+from app.storage.models import User
 from tests.galera.cluster import NODES, REPORT, log_count, node_url, query
 from tests.http.server import all_at_once
 
@@ -56,7 +56,7 @@ def test_a_certification_conflict_at_commit_is_retried(instances, make_app, capl
     row (1062, then the causal read) and answers as for any duplicate:
     AlreadyRegistered, or success when node 1's row carries our operationID.
     """
-    caplog.set_level(logging.INFO, logger="app.database")
+    caplog.set_level(logging.INFO, logger="app.storage.database")
     user_id = f"certify-{uuid.uuid4().hex[:8]}"
     node1 = create_engine(node_url(1))
     app = make_app(node_url(2))

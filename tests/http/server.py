@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
-from app.models import User
+from app.storage.models import User
 from tests.helpers import SECRET, TEST_DATABASE_URL, TOKEN_SECRET, is_mysql, register_body, token_body
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.database import SQLITE_BUSY_TIMEOUT_SECONDS
+from app.storage.database import SQLITE_BUSY_TIMEOUT_SECONDS
 from tests.helpers import lock_file_held
 from tests.http.server import log_since, log_size
 

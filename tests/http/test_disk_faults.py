@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, func, insert, select
 
 from app.extensions import db
-from app.models import User
+from app.storage.models import User
 from tests.helpers import TEST_DATABASE_URL, is_mysql
 
 pytestmark = [

@@ -25,7 +25,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app.models import TokenRecord, User
+from app.storage.models import TokenRecord, User
 from tests.helpers import SECRET
 from tests.http.server import PROJECT_ROOT, REQUEST_TIMEOUT_SECONDS, VENV_BIN, Server, worker_pids
 

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from app import create_app
+from app.admin.importer import store_batch
 from app.extensions import db
-from app.importer import store_batch
 from tests.helpers import SECRET, base_config
 from tests.http.server import Servers, log_since, log_size
 

@@ -2,8 +2,6 @@
 
 from flask import Blueprint, request
 
-from app import token_records, users
-from app.access import authenticate, require_secret
 from app.errors import (
     AlreadyRegistered,
     DatabaseUnavailable,
@@ -14,8 +12,12 @@ from app.errors import (
 )
 from app.jwt_tokens import IssuedToken
 from app.openim import PLATFORM_NAMES
+from app.rules import users
+from app.rules.access import authenticate, require_secret
+from app.storage import token_records
+from app.web.request_io import load_request
 from app.web.route_docs import documented
-from app.web.v2.errors import success
+from app.web.v2.answers import success
 from app.web.v2.schemas import (
     ForceLogoutSchema,
     ParsedTokenSchema,
@@ -28,7 +30,6 @@ from app.web.v2.schemas import (
     register_schema,
     user_token_schema,
 )
-from app.web.wire import load_request
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

@@ -7,7 +7,7 @@ the answer schemas dump stored users, or only document what a view answers.
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.openim import PLATFORM_NAMES
-from app.schemas import (
+from app.wire_format.field_rules import (
     ProfileSchema,
     length,
     operation_id_field,
@@ -15,7 +15,7 @@ from app.schemas import (
     user_id_field,
     validate_user_id,
 )
-from app.wire_schema import StrictInteger, Text, WireSchema
+from app.wire_format.schema_base import StrictInteger, Text, WireSchema
 
 
 class SecretMixin(Schema):

@@ -2,12 +2,13 @@
 
 from flask import Blueprint, current_app, request
 
-from app import users
-from app.access import Caller, authenticate
 from app.errors import DatabaseUnavailable, InvalidInput, InvalidToken, NoPermission, SecretMismatch, UserNotFound
-from app.models import User
+from app.rules import users
+from app.rules.access import Caller, authenticate
+from app.storage.models import User
+from app.web.request_io import load_request
 from app.web.route_docs import documented, paging_rule
-from app.web.v2.errors import success
+from app.web.v2.answers import success
 from app.web.v2.schemas import (
     AccountCheckSchema,
     AccountStatusSchema,
@@ -22,7 +23,6 @@ from app.web.v2.schemas import (
     update_user_info_schema,
     user_info_schema,
 )
-from app.web.wire import load_request
 
 bp = Blueprint("user", __name__, url_prefix="/user")
 

@@ -2,12 +2,14 @@
 
 from flask import Blueprint, current_app
 
-from app import admin_tokens, token_records, users
 from app.errors import DatabaseUnavailable, InvalidToken, NoPermission, SecretMismatch, UserNotFound
 from app.jwt_tokens import IssuedToken
 from app.openim import SECONDS_PER_DAY
+from app.rules import admin_tokens, users
+from app.storage import token_records
+from app.web.request_io import load_request
 from app.web.route_docs import documented
-from app.web.v3.errors import success
+from app.web.v3.answers import success
 from app.web.v3.gate import caller
 from app.web.v3.schemas import (
     ForceLogoutSchema,
@@ -21,7 +23,6 @@ from app.web.v3.schemas import (
     get_user_token_schema,
     parse_token_schema,
 )
-from app.web.wire import load_request
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

@@ -8,9 +8,9 @@ invalid → its 15xx code. The parsed token is the caller.
 
 from flask import Blueprint, g, request
 
-from app import token_records
 from app.errors import InvalidInput
-from app.token_records import TokenOwner
+from app.storage import token_records
+from app.storage.token_records import TokenOwner
 
 bp = Blueprint("v3", __name__)
 

@@ -1,6 +1,6 @@
 """OpenIM v3's request bodies (SPEC §12), and the `data` of its answers.
 
-Field rules are app/schemas.py's, shared with v2, plus v3's own: no `:` in a
+Field rules are app/wire_format/field_rules.py's, shared with v2, plus v3's own: no `:` in a
 registered userID, appMangerLevel 0–4, globalRecvMsgOpt 0–2. Nested objects
 (`users`, `userInfo`, `pagination`) are read as Go reads the body: keys
 case-insensitive, unknown keys ignored, null for an optional field absent.
@@ -10,14 +10,14 @@ The operationID is a header in v3, never a body field.
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.openim import V3_PLATFORM_NAMES
-from app.schemas import (
+from app.wire_format.field_rules import (
     app_manger_level_field,
     global_recv_msg_opt_field,
     length,
     user_id_field,
     validate_user_id,
 )
-from app.wire_schema import StrictInteger, Text, WireSchema
+from app.wire_format.schema_base import StrictInteger, Text, WireSchema
 
 
 class WireNested(fields.Nested):

@@ -4,11 +4,12 @@ from datetime import UTC
 
 from flask import Blueprint, request
 
-from app import admin_tokens, user_batches, user_pages, users
 from app.errors import AlreadyRegistered, DatabaseUnavailable, InvalidToken, NoPermission, UserNotFound
-from app.models import User
+from app.rules import admin_tokens, batches, pages, users
+from app.storage.models import User
+from app.web.request_io import load_request
 from app.web.route_docs import documented
-from app.web.v3.errors import success
+from app.web.v3.answers import success
 from app.web.v3.gate import caller
 from app.web.v3.schemas import (
     AccountCheckAnswerSchema,
@@ -28,7 +29,6 @@ from app.web.v3.schemas import (
     update_user_info_ex_schema,
     user_register_schema,
 )
-from app.web.wire import load_request
 
 bp = Blueprint("user", __name__, url_prefix="/user")
 
@@ -62,7 +62,7 @@ def user_register():
     then this is a retry and succeeds again."""
     fields = load_request(user_register_schema)
     admin_tokens.require_admin(caller().user_id)
-    user_batches.register_batch(fields["users"], request.headers["operationID"])
+    batches.register_batch(fields["users"], request.headers["operationID"])
     return success()
 
 
@@ -141,7 +141,7 @@ def get_users():
     fields = load_request(get_users_schema)
     admin_tokens.require_admin(caller().user_id)
     pagination = fields["pagination"]
-    page = user_pages.ordinary_users_page(
+    page = pages.ordinary_users_page(
         pagination["page_number"], pagination["show_number"], fields.get("user_id"), fields.get("nickname")
     )
     return success({"total": page.total, "users": [user_info(user) for user in page.items]})
@@ -159,5 +159,5 @@ def get_all_users_uid():
     """userIDs in order, a page at a time, with how many there are."""
     pagination = load_request(get_all_users_uid_schema)["pagination"]
     admin_tokens.require_admin(caller().user_id)
-    page = user_pages.user_ids_page(pagination["page_number"], pagination["show_number"])
+    page = pages.user_ids_page(pagination["page_number"], pagination["show_number"])
     return success({"total": page.total, "userIDs": page.items})

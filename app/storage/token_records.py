@@ -18,13 +18,13 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from app.database import fresh_read_connection, mysql_error_code, run_in_transaction
-from app.driver_reads import DriverRead
 from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
-from app.models import TokenRecord, TokenStatus, User
 from app.openim import ADMIN_PLATFORM, FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
+from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
+from app.storage.driver_reads import DriverRead
+from app.storage.models import TokenRecord, TokenStatus, User
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
     # other nodes (wsrep_sync_wait), and only a read, UPDATE or DELETE: first, it
     # would find a user registered through another node a moment ago missing.
     # Under "keep", the bound's count goes first, a read: on SQLite that is also
-    # before the write lock (app/sqlite_writes.py), which every worker's issue
+    # before the write lock (app/storage/sqlite_writes.py), which every worker's issue
     # waits for. Under the kick policies, the kick of the earlier tokens.
     if kicked_by_new_token is not None:
         # Every record but the new one, so that the new token is valid
@@ -409,7 +409,7 @@ def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     admins need not be registered. So a record that outlived its user's delete
     (issued through another Galera node in that very moment) is refused too.
     One read on the request's connection, straight on the driver (see
-    app/driver_reads.py): no snapshot older than a kick, no second connection
+    app/storage/driver_reads.py): no snapshot older than a kick, no second connection
     for a token that the request then issues (v3's get_user_token), and no
     SQLAlchemy execution on the path every authenticated request takes.
     """

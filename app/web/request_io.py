@@ -6,9 +6,9 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import gojson
 from app.errors import InvalidInput
-from app.wire_schema import WireSchema, describe_errors
+from app.wire_format import go_json
+from app.wire_format.schema_base import WireSchema, describe_errors
 
 
 def operation_id() -> str:
@@ -49,7 +49,7 @@ def load_request(schema: WireSchema) -> dict:
     Raises InvalidInput naming every bad field.
     """
     try:
-        body = gojson.loads(read_body())
+        body = go_json.loads(read_body())
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     if not isinstance(body, dict):
@@ -70,7 +70,7 @@ class GoJSONProvider(JSONProvider):
     """Responses encoded as OpenIM's Go server encodes them."""
 
     def dumps(self, obj, **kwargs) -> str:
-        return gojson.dumps(obj)
+        return go_json.dumps(obj)
 
     def loads(self, s, **kwargs):
-        return gojson.loads(s if isinstance(s, bytes) else s.encode("utf-8"))
+        return go_json.loads(s if isinstance(s, bytes) else s.encode("utf-8"))

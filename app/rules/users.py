@@ -9,12 +9,13 @@ from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from app import metrics, token_records
-from app.database import retry_transient, run_in_transaction
+from app import metrics
 from app.errors import AlreadyRegistered, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken
-from app.models import TokenRecord, User, utc_datetime
+from app.storage import token_records
+from app.storage.database import retry_transient, run_in_transaction
+from app.storage.models import TokenRecord, User, utc_datetime
 
 # Hot paths (user_token, user_register) run these prepared Core statements, on
 # the table rather than the mapped class: no ORM compilation, loading or flush.

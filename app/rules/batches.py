@@ -11,12 +11,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.database import run_in_transaction
 from app.errors import AlreadyRegistered, InvalidInput
 from app.extensions import db
-from app.models import User, utc_datetime
-from app.token_records import app_now
-from app.users import NEVER_A_RETRY
+from app.rules.users import NEVER_A_RETRY
+from app.storage.database import run_in_transaction
+from app.storage.models import User, utc_datetime
+from app.storage.token_records import app_now
 
 MAX_BATCH = 1000
 

@@ -10,13 +10,14 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from app import metrics, token_records
-from app.access import require_secret
-from app.database import run_in_transaction
+from app import metrics
 from app.errors import InvalidInput, NoPermission, UserNotFound
 from app.jwt_tokens import IssuedToken
-from app.models import User
 from app.openim import ADMIN_PLATFORM, V3_PLATFORM_NAMES
+from app.rules.access import require_secret
+from app.storage import token_records
+from app.storage.database import run_in_transaction
+from app.storage.models import User
 
 _users = User.__table__
 _select_user = select(_users.c.user_id).where(_users.c.user_id == bindparam("user_id"))

@@ -9,7 +9,7 @@ import re
 from marshmallow import ValidationError, validate
 
 from app.openim import PLATFORM_NAMES
-from app.wire_schema import StrictInteger, Text, WireSchema
+from app.wire_format.schema_base import StrictInteger, Text, WireSchema
 
 # Unicode category Cc, in the \uXXXX escapes that both Python's re and ECMA-262
 # (the OpenAPI pattern) read. Cc is closed: Unicode never adds to it.

@@ -11,15 +11,17 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
-from app import gojson, token_records, users
-from app.database import is_missing_schema
+from app.admin.exporter import export_users, export_users_to_file
+from app.admin.importer import ImportSummary, import_rows, import_users
+from app.admin.openim_import import OpenImUsers
 from app.errors import ServiceError
-from app.exporter import export_users, export_users_to_file
-from app.importer import ImportSummary, import_rows, import_users
 from app.openim import PLATFORM_NAMES
-from app.openim_import import OpenImUsers
-from app.schemas import create_user_schema
-from app.wire_schema import describe_errors
+from app.rules import users
+from app.storage import token_records
+from app.storage.database import is_missing_schema
+from app.wire_format import go_json
+from app.wire_format.field_rules import create_user_schema
+from app.wire_format.schema_base import describe_errors
 
 
 class RuleCommand(click.Command):
@@ -195,7 +197,9 @@ def import_openim_command(url, truncate_nicknames, zone, batch_size):
     report_summary(summary, "userID")
     if source.managers:
         click.echo(f"OpenIM's app managers (appMangerLevel 2): {', '.join(source.managers)}")
-        click.echo(f"for the service's configuration: OPENIM_MANAGER_UIDS={shlex.quote(gojson.dumps(source.managers))}")
+        click.echo(
+            f"for the service's configuration: OPENIM_MANAGER_UIDS={shlex.quote(go_json.dumps(source.managers))}"
+        )
     if summary.invalid_count:
         sys.exit(1)
 

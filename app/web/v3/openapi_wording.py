@@ -1,6 +1,6 @@
 """How the OpenAPI document words OpenIM v3's answers (app/web/openapi.py builds it)."""
 
-from app.web.v3 import errors
+from app.web.v3 import answers
 
 DESCRIPTION = """\
 OpenIM v3's API (openimsdk/open-im-server v3.8+) over the same users and token records as v2.
@@ -22,9 +22,9 @@ keys ignored, `null` for an optional field absent.
 TOKEN_DESCRIPTION = "An OpenIM v3 token, as /auth/get_admin_token or /auth/get_user_token answers it."
 
 # Failure class -> (errCode, HTTP status, errMsg), the shape app/web/openapi.py reads.
-ERRORS = {cls: (code, status, name) for cls, (code, name, status) in errors.ERRORS.items()}
-UNEXPECTED = (errors.UNEXPECTED[0], errors.UNEXPECTED[2], errors.UNEXPECTED[1])
-HTTP_ERRORS = {status: (code, name) for status, (code, name, _) in errors.HTTP_ERRORS.items()}
+ERRORS = {cls: (code, status, name) for cls, (code, name, status) in answers.ERRORS.items()}
+UNEXPECTED = (answers.UNEXPECTED[0], answers.UNEXPECTED[2], answers.UNEXPECTED[1])
+HTTP_ERRORS = {status: (code, name) for status, (code, name, _) in answers.HTTP_ERRORS.items()}
 
 _HEADER_FIELDS = ["errCode", "errMsg", "errDlt"]
 

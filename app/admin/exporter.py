@@ -16,10 +16,10 @@ from typing import BinaryIO
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Row
 
-from app import gojson
+from app.admin.importer import UNIX_EPOCH
 from app.extensions import db
-from app.importer import UNIX_EPOCH
-from app.models import User
+from app.storage.models import User
+from app.wire_format import go_json
 
 EXPORT_PAGE_SIZE = 1000
 MILLISECOND = timedelta(milliseconds=1)
@@ -60,7 +60,7 @@ def iter_pages(connection: Connection, page_size: int = EXPORT_PAGE_SIZE) -> Ite
 def user_line(row: Row) -> str:
     record = dict(zip(WIRE_COLUMNS, row, strict=True))
     record["createTime"] = to_unix_milliseconds(record["createTime"])
-    return gojson.dumps(record) + "\n"
+    return go_json.dumps(record) + "\n"
 
 
 def export_users(target: BinaryIO, page_size: int = EXPORT_PAGE_SIZE) -> int:

@@ -21,14 +21,14 @@ from sqlalchemy import Insert, insert
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
-from app import gojson
-from app.database import run_in_transaction
-from app.models import User, utc_datetime
-from app.schemas import import_row_schema
-from app.seen_user_ids import SeenUserIds
-from app.token_records import app_now
-from app.users import NO_OPERATION_ID
-from app.wire_schema import describe_errors
+from app.admin.seen_user_ids import SeenUserIds
+from app.rules.users import NO_OPERATION_ID
+from app.storage.database import run_in_transaction
+from app.storage.models import User, utc_datetime
+from app.storage.token_records import app_now
+from app.wire_format import go_json
+from app.wire_format.field_rules import import_row_schema
+from app.wire_format.schema_base import describe_errors
 
 INTEGER_COLUMNS = {"gender", "birth", "appmangerlevel", "globalrecvmsgopt", "createtime"}
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
@@ -92,7 +92,7 @@ def read_csv(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
     if header is None:
         return
     # Per column, once per file: its name and whether its text may be a JSON integer.
-    columns = [(name, gojson.fold_key(name) in INTEGER_COLUMNS) for name in header]
+    columns = [(name, go_json.fold_key(name) in INTEGER_COLUMNS) for name in header]
     while True:
         counted.record_start = None
         try:
@@ -132,7 +132,7 @@ def read_json_lines(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
             continue
         try:
             # Back to the bytes as in the file, so that bad UTF-8 is reported on its line.
-            row = gojson.loads(line.encode("utf-8", "surrogateescape"))
+            row = go_json.loads(line.encode("utf-8", "surrogateescape"))
         except ValueError as exc:
             yield number, str(exc).replace("body", "line", 1)
             continue

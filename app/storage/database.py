@@ -20,12 +20,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from app import (
-    metrics,
-    mysql_waits,  # noqa: F401  (connections whose ping and handshake give up sooner)
-)
+from app import metrics
 from app.extensions import db
-from app.sqlite_writes import SerializedWritesConnection
+from app.storage import mysql_waits  # noqa: F401  (connections whose ping and handshake give up sooner)
+from app.storage.sqlite_writes import SerializedWritesConnection
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 10
 # A server that does not accept the TCP connection: answer 503 after this long.
 MYSQL_CONNECT_TIMEOUT_SECONDS = 2
 # A server (or a network) that stops answering in the middle of a statement.
-# The pool's ping and a new connection's handshake give up sooner (app/mysql_waits.py).
+# The pool's ping and a new connection's handshake give up sooner (app/storage/mysql_waits.py).
 MYSQL_IO_TIMEOUT_SECONDS = 10
 # A row lock held by another transaction: end the wait as error 1205, which is
 # retried, well before the I/O timeout would cut the connection.
@@ -113,7 +111,7 @@ MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb")
 
 
 def is_mysql_driver_connection(dbapi_connection) -> bool:
-    """A connection of a MySQL driver, or of a subclass of one (app/mysql_waits.py's)."""
+    """A connection of a MySQL driver, or of a subclass of one (app/storage/mysql_waits.py's)."""
     return any(cls.__module__.partition(".")[0] in MYSQL_DRIVER_MODULES for cls in type(dbapi_connection).__mro__)
 
 

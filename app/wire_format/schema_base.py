@@ -8,8 +8,8 @@ dialect's request schemas derive from WireSchema.
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from app.fast_load import LONE_SURROGATE, FastLoader
-from app.gojson import fold_key
+from app.wire_format.fast_loader import LONE_SURROGATE, FastLoader
+from app.wire_format.go_json import fold_key
 
 # Keys some OpenIM clients or docs use for a field, folded.
 ALIASES = {"phonenum": "phoneNumber"}

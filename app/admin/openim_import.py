@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import CHAR, Column, Integer, MetaData, String, Table, bindparam, cast, create_engine, func, select
 
-from app.database import engine_options
-from app.exporter import to_unix_milliseconds
-from app.importer import Row
+from app.admin.exporter import to_unix_milliseconds
+from app.admin.importer import Row
+from app.storage.database import engine_options
 
 OPENIM_PAGE_SIZE = 1000
 APP_MANAGER_LEVEL = 2

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import User
+from app.storage.models import User
 
 # appMangerLevel of ordinary users; 3 and 4 are notification and bot accounts.
 ORDINARY_LEVELS = (0, 1)

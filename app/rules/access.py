@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app import token_records, users
 from app.errors import NoPermission, SecretMismatch
+from app.rules import users
+from app.storage import token_records
 
 
 def secret_matches(given: str) -> bool:

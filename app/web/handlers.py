@@ -12,11 +12,11 @@ from flask import Flask
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.database import is_missing_schema
 from app.errors import DatabaseNotSetUp, DatabaseUnavailable, ServiceError
+from app.serving.log_safety import quoted
+from app.storage.database import is_missing_schema
 from app.web.dialects import dialect_of_request
-from app.web.log_safety import quoted
-from app.web.wire import operation_id
+from app.web.request_io import operation_id
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ access log and forge the next. gunicorn.conf.py names this logger class.
 
 from gunicorn.glogging import Logger, SafeAtoms
 
-from app.web.log_safety import PATH_LIMIT, escaped
+from app.serving.log_safety import PATH_LIMIT, escaped
 
 
 class EscapedAtoms(SafeAtoms):

@@ -1,0 +1,1 @@
+"""The operators' door: the `flask users …` commands, import, export, import-openim."""

@@ -1,0 +1,1 @@
+"""What the service decides: users, tokens, access. No HTTP, no wire dialect."""

@@ -1,0 +1,1 @@
+"""Running under gunicorn: CPU count, log formats, the access log."""

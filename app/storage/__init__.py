@@ -1,0 +1,1 @@
+"""How it is kept: engines, transactions and retries, models, the token records' SQL."""

@@ -1,0 +1,1 @@
+"""JSON as OpenIM's Go server reads and writes it: strict schemas, Go's encoding rules."""
