@@ -72,6 +72,12 @@ class AlreadyRegistered(ServiceError):
     message = "userID already registered"
 
 
+class ReservedForAdmin(AlreadyRegistered):
+    """An admin's userID (OPENIM_MANAGER_UIDS): only an operator registers it, as OpenIM's exist from start-up."""
+
+    message = "userID is reserved for an admin"
+
+
 class DatabaseUnavailable(ServiceError):
     message = "db failed"
 

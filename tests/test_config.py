@@ -17,7 +17,7 @@ import pytest
 from app import create_app
 from app.config import ConfigError
 from app.jwt_tokens import verify_token
-from app.storage.token_records import mint_app_token
+from app.rules import tokens
 from tests.helpers import base_config
 
 STRONG_SECRET = "a-strong-api-secret-for-config-tests"
@@ -332,6 +332,6 @@ def test_openim_default_key_mints_and_verifies_without_key_length_warnings(make_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with app.app_context():
-            issued = mint_app_token("openIM1111", 1)
+            issued = tokens.mint("openIM1111", 1)
             claims = verify_token(issued.token, ["open_im_server"], issued.issued_at)
     assert claims["UID"] == "openIM1111"

@@ -16,8 +16,7 @@ import pytest
 from app.admin.importer import store_batch
 from app.errors import UserNotFound
 from app.openim import ADMIN_PLATFORM
-from app.rules import users
-from app.storage import token_records
+from app.rules import tokens, users
 from app.storage.database import run_in_transaction
 from tests.helpers import FIXED_NOW, SECRET, Api
 
@@ -93,14 +92,14 @@ def private_fields_seen(client, token: str) -> dict:
 def test_no_token_survives_a_delete_racing_its_issue_nor_serves_the_next_owner(app, client, shifted_clock):
     Api(client).register(BYSTANDER)
     for round_number in range(ROUNDS):
-        Api(client).register(VICTIM, operationID=f"first-owner-{round_number}")
+        Api(client).register_manager(VICTIM, operationID=f"first-owner-{round_number}")
         old_tokens = delete_while_issuing(app)
 
         codes = {token: Api(client).parse_code(token) for token in old_tokens}
         assert {token: code for token, code in codes.items() if code != 705} == {}, f"round {round_number}"
 
         shifted_clock.shift += 2  # the next owner registers in a later second than any old token
-        new_owner = Api(client).register(
+        new_owner = Api(client).register_manager(
             VICTIM, operationID=f"next-owner-{round_number}", nickname=f"nick-{VICTIM}", phoneNumber="+1 555 0100"
         )
         assert Api(client).parse_code(new_owner) == 0
@@ -125,9 +124,9 @@ def timed_app(make_app, clock):
     return make_app(OPENIM_CLOCK=clock)
 
 
-def put_record(app, issued, recorded_for: str = "registered") -> None:
+def put_record(app, issued, holder: tokens.Holder = tokens.Holder.REGISTERED) -> None:
     with app.app_context():
-        run_in_transaction(lambda connection: token_records.record_token(connection, issued, recorded_for=recorded_for))
+        run_in_transaction(lambda connection: tokens.record_minted(connection, issued, holder))
 
 
 def test_a_token_minted_before_its_users_registration_is_not_theirs(timed_app, clock):
@@ -135,7 +134,7 @@ def test_a_token_minted_before_its_users_registration_is_not_theirs(timed_app, c
     client = timed_app.test_client()
     old = Api(client).register(VICTIM, operationID="first-owner")
     with timed_app.app_context():
-        old_issued = token_records.mint_app_token(VICTIM, 1)
+        old_issued = tokens.mint(VICTIM, 1)
         users.delete_user(VICTIM)
     clock.now = FIXED_NOW + 1
     new_owner = Api(client).register(VICTIM, operationID="next-owner")
@@ -170,12 +169,12 @@ def test_only_a_v3_admin_token_stands_without_a_registered_user(timed_app):
     """v3 admins need not be registered (SPEC §12); any other record needs its user."""
     client = timed_app.test_client()
     with timed_app.app_context():
-        user_platform = token_records.mint_app_token("imAdmin", 1)
-        admin_platform = token_records.mint_app_v3_token("imAdmin", ADMIN_PLATFORM)
+        user_platform = tokens.mint("imAdmin", 1)
+        admin_platform = tokens.mint("imAdmin", ADMIN_PLATFORM, tokens.V3)
         with pytest.raises(UserNotFound):
             put_record(timed_app, user_platform)
-    put_record(timed_app, user_platform, recorded_for="anyone")
-    put_record(timed_app, admin_platform, recorded_for="anyone")
+    put_record(timed_app, user_platform, holder=tokens.Holder.ADMIN)
+    put_record(timed_app, admin_platform, holder=tokens.Holder.ADMIN)
     assert Api(client).parse_code(user_platform.token) == 705
     parsed = client.post("/v3/auth/parse_token", json={"token": admin_platform.token}, headers={"operationID": "o"})
     assert parsed.json["errCode"] == 0 and parsed.json["data"]["platformID"] == ADMIN_PLATFORM
@@ -187,10 +186,9 @@ def test_a_record_that_outlived_its_users_delete_is_refused(timed_app, dialect):
     client = timed_app.test_client()
     Api(client).register(VICTIM)
     with timed_app.app_context():
-        mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
-        leftover = mint(VICTIM, 2)
+        leftover = tokens.mint(VICTIM, 2, tokens.V2 if dialect == "v2" else tokens.V3)
         users.delete_user(VICTIM)
-    put_record(timed_app, leftover, recorded_for="anyone")
+    put_record(timed_app, leftover, holder=tokens.Holder.ADMIN)
     if dialect == "v2":
         assert Api(client).parse_code(leftover.token) == 705
     else:

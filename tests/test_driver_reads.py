@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.storage import token_records
+from app.rules import tokens
 from app.storage.database import request_connection
 from app.storage.driver_reads import DriverRead
 from app.storage.models import User
@@ -51,11 +51,11 @@ def test_a_lost_connection_is_invalidated_and_raised_as_sqlalchemys_error(app, a
         connection = request_connection()
         lose(connection, app)
         with pytest.raises(DBAPIError) as raised:
-            token_records.parse_token(token)
+            tokens.check(token)
         assert raised.value.connection_invalidated
         assert connection.invalidated
     with app.app_context():  # the next request's connection is a good one
-        assert token_records.parse_token(token).user_id == "alice"
+        assert tokens.check(token).user_id == "alice"
 
 
 def test_a_failing_read_answers_503_not_500(app, api, monkeypatch):

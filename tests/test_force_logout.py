@@ -50,7 +50,7 @@ def test_a_token_issued_after_the_kick_is_valid_even_byte_identical(timed_api):
 
 
 def test_a_registered_managers_token_may_kick(timed_api):
-    admin = timed_api.register("admin")
+    admin = timed_api.register_manager("admin")
     alice = timed_api.register("alice")
     assert timed_api.force_logout("alice", token=admin).json["errCode"] == 0
     assert timed_api.parse_code(alice) == 706
@@ -59,10 +59,10 @@ def test_a_registered_managers_token_may_kick(timed_api):
 def test_a_manager_must_be_registered(timed_app, timed_api):
     timed_api.register("alice")
     with timed_app.app_context():
-        assert not access.is_manager("admin")
-        timed_api.register("admin")
-        assert access.is_manager("admin")
-        assert not access.is_manager("alice")
+        assert not access.is_v2_manager("admin")
+        timed_api.register_manager("admin")
+        assert access.is_v2_manager("admin")
+        assert not access.is_v2_manager("alice")
 
 
 def test_a_non_managers_token_is_801_and_kicks_nothing(timed_api):
@@ -76,7 +76,7 @@ def test_a_non_managers_token_is_801_and_kicks_nothing(timed_api):
 
 
 def test_a_kicked_managers_token_no_longer_kicks(timed_api):
-    admin = timed_api.register("admin")
+    admin = timed_api.register_manager("admin")
     timed_api.register("alice")
     assert timed_api.force_logout("admin", token=admin).json["errCode"] == 0
     assert timed_api.force_logout("alice", token=admin).json["errCode"] == 706
@@ -98,7 +98,7 @@ def test_without_a_good_credential_nothing_happens(timed_api, secret, token, exp
 
 
 def test_either_credential_suffices(timed_api):
-    admin = timed_api.register("admin")
+    admin = timed_api.register_manager("admin")
     timed_api.register("alice")
     assert timed_api.force_logout("alice", token=admin, secret="wrong-secret-0123456789").json["errCode"] == 0
     assert timed_api.force_logout("alice", token="garbage", secret=SECRET).json["errCode"] == 0

@@ -37,7 +37,10 @@ def seeded(make_app):
     """
     app = make_app(OPENIM_MANAGER_UIDS=[MANAGER])
     api = Api(app.test_client())
-    tokens = [api.register(user_id, operation_id=f"seed-{user_id}") for user_id in (MANAGER, USER)]
+    tokens = [
+        api.register_manager(MANAGER, operation_id=f"seed-{MANAGER}"),
+        api.register(USER, operation_id=f"seed-{USER}"),
+    ]
     return app, tokens
 
 

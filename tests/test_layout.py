@@ -32,7 +32,8 @@ RULES = [
     "app.admin.importer",
     "app.rules.access",
     "app.admin.cli",
-    "app.rules.admin_tokens",
+    "app.rules.tokens",
+    "app.rules.clock",
     "app.rules.batches",
     "app.rules.pages",
 ]

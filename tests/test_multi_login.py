@@ -5,7 +5,7 @@ from sqlalchemy import event
 
 from app.config import ConfigError
 from app.extensions import db
-from app.storage import token_records
+from app.rules import tokens
 from tests.helpers import Api
 
 
@@ -103,7 +103,7 @@ def statements_of_user_token(app, api: Api) -> list[str]:
     ],
 )
 def test_user_token_sends_no_more_statements_than_the_policy_needs(make_app, policy, expected, monkeypatch):
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
     app = make_app(OPENIM_MULTI_LOGIN=policy)
     api = Api(app.test_client())
     api.register("alice")

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.storage import token_records
+from app.rules import tokens
 from tests.helpers import SECRET, TEST_DATABASE_URL, Api, is_mysql
 
 FIX = "flask --app wsgi db upgrade"
@@ -72,9 +72,8 @@ def test_a_token_check_answers_503_and_logs_the_fix(app_on, empty_database_url, 
     app = app_on(empty_database_url)
     client = app.test_client()
     caplog.set_level(logging.ERROR, logger="app.web.handlers")
-    mint = token_records.mint_app_token if dialect == "v2" else token_records.mint_app_v3_token
     with app.app_context():
-        token = mint("alice", 1).token
+        token = tokens.mint("alice", 1, tokens.V2 if dialect == "v2" else tokens.V3).token
     if dialect == "v2":
         response = Api(client).parse(token)
         assert response.json == {"errCode": 802, "errMsg": "db failed", "data": None}

@@ -18,6 +18,7 @@ from app import create_app
 from app.extensions import db
 from app.jwt_tokens import mint_token
 from app.openim import SECONDS_PER_DAY
+from app.rules import tokens
 from app.storage import token_records
 from app.storage.models import TokenRecord, TokenStatus
 from tests.helpers import FIXED_NOW, TOKEN_SECRET, Api, base_config
@@ -93,7 +94,7 @@ def test_wrong_key_is_705(timed_api):
 def test_kicked_is_706(timed_app, timed_api):
     token = timed_api.register("alice")
     with timed_app.app_context():
-        assert token_records.kick_tokens("alice", 1) == 1
+        assert tokens.kick("alice", 1) == 1
     assert timed_api.parse_code(token) == 706
 
 
@@ -133,7 +134,7 @@ def test_mistyped_claim_is_703(timed_api):
 def test_expiry_is_checked_before_the_record(timed_app, timed_api, clock):
     token = timed_api.register("alice")
     with timed_app.app_context():
-        token_records.kick_tokens("alice")
+        tokens.kick("alice")
     never_issued = mint_token("alice", 1, TOKEN_SECRET, 7, FIXED_NOW - 5).token
     clock.now = FIXED_NOW + WEEK
     assert timed_api.parse_code(token) == 701
@@ -166,7 +167,7 @@ def record_count(app) -> int:
 
 
 def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_api, clock, monkeypatch):
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 1)
     first = timed_api.register("alice")
     clock.now = FIXED_NOW + 1
     second = timed_api.user_token("alice")
@@ -183,7 +184,7 @@ def test_issuing_prunes_records_expired_past_the_grace(timed_app, timed_api, clo
 
 
 def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_api, clock, monkeypatch):
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 10**9)
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
     timed_api.register("alice")
     clock.now = FIXED_NOW + 10 * WEEK
     timed_api.user_token("alice")
@@ -192,7 +193,7 @@ def test_issuing_does_not_prune_between_the_rounds(timed_app, timed_api, clock, 
 
 def test_a_failing_prune_does_not_fail_the_issue(timed_app, timed_api, monkeypatch, caplog):
     """The token is recorded before the prune: a conflict in the housekeeping is logged, not answered."""
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 1)
 
     def conflicting_prune(now, limit=token_records.PRUNE_BATCH):
         raise OperationalError("DELETE ...", {}, pymysql.err.OperationalError(1213, "Deadlock found"))

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from app.config import ConfigError
 from app.extensions import db
 from app.openim import SECONDS_PER_DAY
-from app.rules import users
+from app.rules import tokens, users
 from app.storage import token_records
 from app.storage.models import TokenRecord, TokenStatus
 from tests.helpers import FIXED_NOW, Api
@@ -53,16 +53,16 @@ def test_a_token_issued_again_after_a_kick_revives_its_one_record(make_app, cloc
 
 def test_one_token_more_than_the_bound_kicks_the_oldest(bounded, clock):
     client = bounded.test_client()
-    tokens = [Api(client).register("alice", platform=1)]
+    issued = [Api(client).register("alice", platform=1)]
     other_platform = Api(client).user_token("alice", platform=2)
     for _ in range(4):
         clock.now += 1
-        tokens.append(Api(client).user_token("alice", platform=1))
+        issued.append(Api(client).user_token("alice", platform=1))
 
-    assert [Api(client).parse_code(token) for token in tokens] == [706, 706, 0, 0, 0]
+    assert [Api(client).parse_code(token) for token in issued] == [706, 706, 0, 0, 0]
     assert Api(client).parse_code(other_platform) == 0
     with bounded.app_context():
-        assert [(live.platform, live.count) for live in token_records.live_tokens("alice")] == [(1, 3), (2, 1)]
+        assert [(live.platform, live.count) for live in tokens.live_tokens("alice")] == [(1, 3), (2, 1)]
 
 
 def test_issuing_a_token_again_at_the_bound_kicks_nothing(bounded, clock):
@@ -112,13 +112,13 @@ def test_the_bound_must_be_a_positive_whole_number(make_app, bound):
 
 def test_the_prune_is_drawn_by_chance_about_once_in_prune_every(monkeypatch):
     """Not by record id: the old every-128th-id turn never came when ids stepped by an even number."""
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 8)
-    draws = sum(token_records.prune_is_due() for _ in range(8000))
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 8)
+    draws = sum(tokens.prune_is_due() for _ in range(8000))
     assert 500 < draws < 1500
 
 
 def test_issuing_drains_a_backlog_of_expired_records(make_app, clock, monkeypatch):
-    monkeypatch.setattr(token_records, "PRUNE_EVERY", 4)
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 4)
     monkeypatch.setattr(token_records, "PRUNE_BATCH", 50)
     app = make_app(OPENIM_CLOCK=clock)
     client = app.test_client()

@@ -27,9 +27,8 @@ def app(make_app):
 @pytest.fixture
 def people(api):
     """Tokens of alice, bob and the manager admin, each registered with a full profile."""
-    return {
-        user_id: api.register(user_id, nickname=f"nick-{user_id}", **PROFILE) for user_id in ("alice", "bob", "admin")
-    }
+    tokens = {user_id: api.register(user_id, nickname=f"nick-{user_id}", **PROFILE) for user_id in ("alice", "bob")}
+    return {**tokens, "admin": api.register_manager("admin", nickname="nick-admin", **PROFILE)}
 
 
 def call(client, route: str, body: dict, token: str | None = None, secret: str | None = None):

@@ -131,7 +131,7 @@ def test_anything_unexpected_is_500_naming_the_operation_never_the_internals(mak
     def broken(*args, **kwargs):
         raise RuntimeError("boom with internals")
 
-    monkeypatch.setattr("app.rules.admin_tokens.issue_admin_token", broken)
+    monkeypatch.setattr("app.rules.users.issue_admin_token", broken)
     response = client.post(
         "/v3/auth/get_admin_token", json={"secret": SECRET, "userID": ADMIN}, headers={"operationID": "op-42"}
     )

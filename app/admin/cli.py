@@ -16,8 +16,7 @@ from app.admin.importer import ImportSummary, import_rows, import_users
 from app.admin.openim_import import OpenImUsers
 from app.errors import ServiceError
 from app.openim import PLATFORM_NAMES
-from app.rules import users
-from app.storage import token_records
+from app.rules import pages, tokens, users
 from app.storage.database import is_missing_schema
 from app.wire_format import go_json
 from app.wire_format.field_rules import create_user_schema
@@ -111,7 +110,7 @@ def create_command(user_id, nickname, face_url, gender, phone_number, birth, ema
         fail(describe_errors(exc.messages))
     profile.pop("operation_id", None)
     existed = users.find_user(profile["user_id"]) is not None
-    users.register(profile, operation_id)
+    users.register(profile, operation_id, by_operator=True)
     if existed:
         click.echo(f"{user_id} was already created with operationID {operation_id}: unchanged")
     else:
@@ -230,7 +229,7 @@ def utc_time(unix_seconds: int) -> str:
 @users_cli.command("list")
 def list_command():
     """Print every userID, one a line, in order."""
-    for batch in users.iter_user_id_batches():
+    for batch in pages.iter_user_id_batches():
         click.echo("\n".join(batch))
 
 
@@ -252,7 +251,7 @@ def show_command(user_id):
         ("createdAt", f"{user.created_at.isoformat(timespec='seconds')}Z"),
     ]:
         click.echo(f"{label:12} {value}")
-    live = token_records.live_tokens(user.user_id)
+    live = tokens.live_tokens(user.user_id)
     if not live:
         click.echo(f"{'tokens':12} none live")
     for entry in live:

@@ -22,10 +22,10 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from app.admin.seen_user_ids import SeenUserIds
+from app.rules import clock
 from app.rules.users import NO_OPERATION_ID
 from app.storage.database import run_in_transaction
 from app.storage.models import User, utc_datetime
-from app.storage.token_records import app_now
 from app.wire_format import go_json
 from app.wire_format.field_rules import import_row_schema
 from app.wire_format.schema_base import describe_errors
@@ -240,7 +240,7 @@ def store_batch(profiles: list[dict]) -> int:
 
     def insert_new(connection: Connection) -> int:
         # The app's clock, as for a registration: parse_token compares it with tokens' iat.
-        defaults = {**COLUMN_DEFAULTS, "created_at": utc_datetime(app_now())}
+        defaults = {**COLUMN_DEFAULTS, "created_at": utc_datetime(clock.now())}
         rows = [{**defaults, **profile} for profile in unique.values()]
         return _batch_insert(connection.dialect).execute(connection, rows) if rows else 0
 

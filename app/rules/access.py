@@ -1,4 +1,8 @@
-"""Who may call what: the API secret, login tokens and managers (SPEC §2, §9, §10)."""
+"""Who may call what (SPEC §2, §9, §10, §12): the API secret, v2's managers and v3's admins.
+
+Both come from OPENIM_MANAGER_UIDS. A v3 admin is any userID of that list, as
+OpenIM v3 creates its admins at start-up; a v2 manager must also be registered.
+"""
 
 import hmac
 from dataclasses import dataclass
@@ -6,8 +10,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from app.errors import NoPermission, SecretMismatch
-from app.rules import users
-from app.storage import token_records
+from app.rules import tokens
+from app.storage import user_rows
 
 
 def secret_matches(given: str) -> bool:
@@ -25,9 +29,17 @@ def require_secret(given: str) -> None:
         raise SecretMismatch()
 
 
-def is_manager(user_id: str) -> bool:
-    """Listed in OPENIM_MANAGER_UIDS and registered."""
-    return user_id in current_app.config["OPENIM_MANAGER_UIDS"] and users.is_registered(user_id)
+def is_admin_id(user_id: str) -> bool:
+    """Listed in OPENIM_MANAGER_UIDS: a v3 admin, and a v2 manager once registered."""
+    return user_id in current_app.config["OPENIM_MANAGER_UIDS"]
+
+
+def is_v3_admin(user_id: str) -> bool:
+    return is_admin_id(user_id)
+
+
+def is_v2_manager(user_id: str) -> bool:
+    return is_admin_id(user_id) and user_rows.is_registered(user_id)
 
 
 @dataclass(frozen=True)
@@ -35,36 +47,37 @@ class Caller:
     """Who sent a request: a user by a login token, or the AppServer by the API secret."""
 
     user_id: str | None  # None: the API secret
-    is_manager: bool
-
-    @property
-    def is_admin(self) -> bool:
-        """The API secret or a manager's token: may act on any user."""
-        return self.user_id is None or self.is_manager
+    privileged: bool  # may act on any user: the API secret, a v2 manager's or a v3 admin's token
 
     def may_see_private_fields(self, user_id: str) -> bool:
-        """phoneNumber, birth and email: of one's own record, or of any for an admin."""
-        return self.is_admin or self.user_id == user_id
+        """v2's phoneNumber, birth and email: of one's own record, or of any for the privileged."""
+        return self.privileged or self.user_id == user_id
 
-    def require_admin(self) -> None:
-        if not self.is_admin:
+    def require_privileged(self) -> None:
+        if not self.privileged:
             raise NoPermission()
 
-    def require_self_or_admin(self, user_id: str) -> None:
-        if not (self.is_admin or self.user_id == user_id):
+    def require_self_or_privileged(self, user_id: str) -> None:
+        if not self.may_see_private_fields(user_id):
             raise NoPermission()
 
 
-def authenticate(secret: str | None, token: str | None) -> Caller:
-    """The caller of a route that takes body `secret` or header `token`; either suffices.
+def v2_caller(secret: str | None, token: str | None) -> Caller:
+    """The caller of a v2 route that takes body `secret` or header `token`; either suffices.
 
     A matching secret wins. Otherwise the token decides (70x when it is bad or
     missing), unless there is none and a secret was sent: then that secret is
     wrong (401).
     """
     if secret is not None and secret_matches(secret):
-        return Caller(user_id=None, is_manager=False)
+        return Caller(user_id=None, privileged=True)
     if token is None and secret is not None:
         raise SecretMismatch()
-    owner = token_records.parse_token(token)
-    return Caller(user_id=owner.user_id, is_manager=is_manager(owner.user_id))
+    owner = tokens.check(token, tokens.V2)
+    return Caller(owner.user_id, privileged=is_v2_manager(owner.user_id))
+
+
+def v3_caller(token: str) -> Caller:
+    """The caller of a v3 route, by its `token` header (15xx when bad)."""
+    owner = tokens.check(token, tokens.V3)
+    return Caller(owner.user_id, privileged=is_v3_admin(owner.user_id))

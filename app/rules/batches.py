@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from app import metrics
 from app.errors import AlreadyRegistered, InvalidInput
 from app.extensions import db
-from app.rules.users import NEVER_A_RETRY
+from app.rules import clock
+from app.rules.users import NEVER_A_RETRY, refuse_admin_ids
 from app.storage.database import run_in_transaction
 from app.storage.models import User, utc_datetime
-from app.storage.token_records import app_now
 
 MAX_BATCH = 1000
 
@@ -39,8 +39,9 @@ def register_batch(profiles: list[dict], operation_id: str) -> None:
         raise InvalidInput(
             "users: a userID appears more than once", fields={"users": ["A userID appears more than once."]}
         )
+    refuse_admin_ids(user_ids)
     # Registered at the app's clock, as a single registration: parse_token compares it with tokens' mint time.
-    registered_at = utc_datetime(app_now())
+    registered_at = utc_datetime(clock.now())
     rows = [
         {**_OPTIONAL_DEFAULTS, **profile, "operation_id": operation_id, "created_at": registered_at}
         for profile in profiles

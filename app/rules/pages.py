@@ -1,5 +1,6 @@
-"""Users a page at a time, with the total (OpenIM v3's get_users and get_all_users_uid, SPEC §12)."""
+"""Users a page at a time: v2's and v3's get_all_users_uid, v3's get_users, the CLI's list (SPEC §10, §12)."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -45,10 +46,33 @@ def ordinary_users_page(
     return Page(total, list(users))
 
 
-def user_ids_page(page_number: int, show_number: int) -> Page:
-    """Page `page_number` (from 1) of every userID in order, with how many there are."""
+def user_ids_page(page_number: int, show_number: int) -> list[str]:
+    """Page `page_number` (from 1) of every userID in order, `show_number` a page."""
+    query = select(User.user_id).order_by(User.user_id).limit(show_number).offset(_offset(page_number, show_number))
+    return list(db.session.execute(query).scalars())
+
+
+def counted_user_ids_page(page_number: int, show_number: int) -> Page:
+    """user_ids_page, with how many users there are."""
     total = db.session.execute(select(func.count()).select_from(User)).scalar_one()
-    user_ids = db.session.execute(
-        select(User.user_id).order_by(User.user_id).limit(show_number).offset(_offset(page_number, show_number))
-    ).scalars()
-    return Page(total, list(user_ids))
+    return Page(total, user_ids_page(page_number, show_number))
+
+
+def all_user_ids_if_at_most(limit: int) -> list[str] | None:
+    """Every userID in order, or None when there are more than `limit` of them."""
+    user_ids = list(db.session.execute(select(User.user_id).order_by(User.user_id).limit(limit + 1)).scalars())
+    return user_ids if len(user_ids) <= limit else None
+
+
+def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
+    """Every userID in order, a batch at a time, so memory stays flat."""
+    after = None
+    while True:
+        query = select(User.user_id).order_by(User.user_id).limit(batch_size)
+        if after is not None:
+            query = query.where(User.user_id > after)
+        batch = list(db.session.execute(query).scalars())
+        if not batch:
+            return
+        yield batch
+        after = batch[-1]

@@ -1,29 +1,29 @@
-"""User rules with no HTTP in them: register, look up, update, list, delete.
+"""User rules with no HTTP in them: register, look up, update, kick, delete; which token each may get.
 
-The views, the CLI and the tests all call these.
+The views, the CLI and the tests all call these. Tokens are minted, recorded
+and kicked through the token door (app/rules/tokens.py) alone.
 """
 
-from collections.abc import Iterator
-
-from sqlalchemy import Row, Select, bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.errors import AlreadyRegistered, UserNotFound
+from app.errors import AlreadyRegistered, InvalidInput, NoPermission, ReservedForAdmin, UserNotFound
 from app.extensions import db
 from app.jwt_tokens import IssuedToken
-from app.storage import token_records
+from app.openim import ADMIN_PLATFORM, V3_PLATFORM_NAMES
+from app.rules import access, clock, tokens
+from app.storage import user_rows
 from app.storage.database import retry_transient, run_in_transaction
-from app.storage.models import TokenRecord, User, utc_datetime
+from app.storage.models import User, utc_datetime
 
-# Hot paths (user_token, user_register) run these prepared Core statements, on
-# the table rather than the mapped class: no ORM compilation, loading or flush.
+# The hot path (user_register) runs prepared Core statements, on the table
+# rather than the mapped class: no ORM compilation, loading or flush.
 _users = User.__table__
-_select_user_id = select(_users.c.user_id).where(_users.c.user_id == bindparam("user_id"))
-_select_operation_id = select(_users.c.operation_id).where(_users.c.user_id == bindparam("user_id"))
 _insert_user = insert(_users)
-_records = TokenRecord.__table__
+
+is_registered = user_rows.is_registered
 
 
 def find_user(user_id: str) -> User | None:
@@ -37,39 +37,50 @@ def get_user(user_id: str) -> User:
     return user
 
 
-def _read_now(statement: Select, user_id: str) -> Row | None:
-    """The first row of `statement` for `user_id`, read on a connection of its own.
-
-    Not in the Session's transaction, whose snapshot (MySQL's REPEATABLE READ)
-    may predate a user just registered through a Core transaction.
-    """
-    with db.engine.connect() as connection:
-        return connection.execute(statement, {"user_id": user_id}).first()
-
-
-def is_registered(user_id: str) -> bool:
-    return _read_now(_select_user_id, user_id) is not None
-
-
 def issue_token(user_id: str, platform: int) -> IssuedToken:
-    """A token for a registered user (UserNotFound otherwise), minted and recorded.
+    """An OpenIM v2 token for a registered user (UserNotFound otherwise)."""
+    return tokens.issue(user_id, platform)
 
-    record_token checks the user and records in one statement.
+
+def issue_admin_token(user_id: str) -> IssuedToken:
+    """A platform-10 OpenIM v3 token for an admin, registered or not; InvalidInput for a userID not an admin."""
+    if not access.is_v3_admin(user_id):
+        raise InvalidInput("userID: not an admin (OPENIM_MANAGER_UIDS)", fields={"userID": ["Not an admin."]})
+    return tokens.issue(user_id, ADMIN_PLATFORM, tokens.V3, tokens.Holder.ADMIN)
+
+
+def issue_v3_user_token(user_id: str, platform: int) -> IssuedToken:
+    """An OpenIM v3 token for an ordinary registered user, checked in SPEC §12's order.
+
+    Platform 10 → NoPermission, outside 1–11 → InvalidInput; an admin → NoPermission;
+    unknown → UserNotFound; a notification or bot account → InvalidInput.
     """
-    issued = token_records.mint_app_token(user_id, platform)
-    token_records.prune_if_due(run_in_transaction(lambda connection: token_records.record_token(connection, issued)))
-    metrics.count_token(platform)
-    return issued
+    if platform == ADMIN_PLATFORM:
+        raise NoPermission("platformID: 10 (Admin) is for admin tokens only")
+    if platform not in V3_PLATFORM_NAMES:
+        raise InvalidInput("platformID: not a platform", fields={"platformID": ["Must be from 1 to 11."]})
+    if access.is_v3_admin(user_id):
+        raise NoPermission("userID: an admin's token comes from get_admin_token")
+    return tokens.issue(user_id, platform, tokens.V3, tokens.Holder.ORDINARY)
 
 
-def register(profile: dict, operation_id: str) -> None:
+def refuse_admin_ids(user_ids: list[str]) -> None:
+    """An admin's userID is registered by an operator only (SPEC §9): ReservedForAdmin through the API."""
+    if any(access.is_admin_id(user_id) for user_id in user_ids):
+        raise ReservedForAdmin()
+
+
+def register(profile: dict, operation_id: str, by_operator: bool = False) -> None:
     """Store a new user; the database's primary key decides who wins a race.
 
     A userID that exists answers AlreadyRegistered, except when the stored
     user was created with this same operationID: that is the caller retrying.
+    An admin's userID only `by_operator` (the CLI).
     """
+    if not by_operator:
+        refuse_admin_ids([profile["user_id"]])
     try:
-        now = token_records.app_now()
+        now = clock.now()
         run_in_transaction(lambda connection: _insert(connection, profile, operation_id, now))
     except IntegrityError:
         _require_same_operation(profile["user_id"], operation_id)
@@ -83,27 +94,24 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
     A retry of the same operation gets a fresh token for the user it created.
     """
     user_id = profile["user_id"]
-    issued = token_records.mint_app_token(user_id, platform)
+    refuse_admin_ids([user_id])
 
-    def insert_user_and_token(connection: Connection) -> token_records.RecordedToken:
+    def insert_user(connection: Connection, issued: IssuedToken) -> None:
         _insert(connection, profile, operation_id, issued.issued_at)
-        return token_records.record_token(connection, issued)
 
     try:
-        recorded = run_in_transaction(insert_user_and_token)
+        issued = tokens.issue(user_id, platform, alongside=insert_user)
     except IntegrityError:
         _require_same_operation(user_id, operation_id)
         return issue_token(user_id, platform)
-    token_records.prune_if_due(recorded)
     metrics.count_registrations()
-    metrics.count_token(platform)
     return issued
 
 
 def _insert(connection: Connection, profile: dict, operation_id: str, now: int) -> None:
     """INSERT the user, registered at `now` by the app's clock; IntegrityError when the userID exists.
 
-    A token minted before `now` is never this user's (token_records.parse_token).
+    A token minted before `now` is never this user's (tokens.check).
     """
     connection.execute(_insert_user, {**profile, "operation_id": operation_id, "created_at": utc_datetime(now)})
 
@@ -117,8 +125,8 @@ NEVER_A_RETRY = {NO_OPERATION_ID, "import"}
 
 def _require_same_operation(user_id: str, operation_id: str) -> None:
     """The userID exists: a retry of the request that created it, or AlreadyRegistered."""
-    stored = _read_now(_select_operation_id, user_id)
-    if stored is None or stored.operation_id in NEVER_A_RETRY or stored.operation_id != operation_id:
+    stored = user_rows.operation_id_of(user_id)
+    if stored is None or stored in NEVER_A_RETRY or stored != operation_id:
         raise AlreadyRegistered()
 
 
@@ -159,59 +167,23 @@ def update_profile(user_id: str, changes: dict) -> None:
 
 
 def kick_user(user_id: str, platform: int | None = None) -> int:
-    """Kick a registered user's tokens issued so far, on `platform` or on all; UserNotFound otherwise.
+    """Kick a user's tokens issued so far, on `platform` or on all; how many records were kicked.
 
-    Returns how many token records were kicked.
+    UserNotFound unless the user is registered or is an admin: an admin need
+    not be registered, and every token can be revoked (SPEC §9).
     """
-    get_user(user_id)
-    kicked = token_records.kick_tokens(user_id, platform)
-    metrics.count_kick(platform)
-    return kicked
-
-
-def iter_user_id_batches(batch_size: int = 1000) -> Iterator[list[str]]:
-    """Every userID in order, a batch at a time, so memory stays flat."""
-    after = None
-    while True:
-        query = select(User.user_id).order_by(User.user_id).limit(batch_size)
-        if after is not None:
-            query = query.where(User.user_id > after)
-        batch = list(db.session.execute(query).scalars())
-        if not batch:
-            return
-        yield batch
-        after = batch[-1]
-
-
-def all_user_ids_if_at_most(limit: int) -> list[str] | None:
-    """Every userID in order, or None when there are more than `limit` of them."""
-    user_ids = list(db.session.execute(select(User.user_id).order_by(User.user_id).limit(limit + 1)).scalars())
-    return user_ids if len(user_ids) <= limit else None
-
-
-def user_id_page(page_number: int, show_number: int) -> list[str]:
-    """Page `page_number` (from 1) of the userIDs in order, `show_number` a page."""
-    query = select(User.user_id).order_by(User.user_id).limit(show_number).offset((page_number - 1) * show_number)
-    return list(db.session.execute(query).scalars())
+    if not is_registered(user_id) and not access.is_admin_id(user_id):
+        raise UserNotFound()
+    return tokens.kick(user_id, platform)
 
 
 def delete_user(user_id: str) -> None:
-    """Delete the user and the records of its tokens, which so stop being valid.
-
-    The records go in batches first, so that other writers never wait long;
-    then one short transaction deletes the user and the records issued
-    meanwhile. It takes the user's row first, as record_token does: an issue
-    racing it either commits before, and its record is deleted here, or finds
-    no user.
-    """
+    """Delete the user and revoke its tokens (the token door deletes their records alongside)."""
     if not is_registered(user_id):
         raise UserNotFound()
-    token_records.delete_records_in_batches(user_id)
 
-    def delete_user_and_last_records(connection: Connection) -> int:
-        deleted = connection.execute(delete(_users).where(_users.c.user_id == user_id)).rowcount
-        connection.execute(delete(_records).where(_records.c.user_id == user_id))
-        return deleted
+    def delete_row(connection: Connection) -> int:
+        return connection.execute(delete(_users).where(_users.c.user_id == user_id)).rowcount
 
-    if run_in_transaction(delete_user_and_last_records) == 0:
+    if tokens.revoke_all(user_id, alongside=delete_row) == 0:
         raise UserNotFound()

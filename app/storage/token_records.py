@@ -1,41 +1,29 @@
-"""Token records (SPEC §9): who was issued which token, and which were kicked.
+"""The token records' SQL (SPEC §9): who was issued which token, and which were kicked.
 
 Every issue is recorded by the token's SHA-256 (never the token) in the
 database all instances share, so a kick through one instance is seen by all.
-Minting and verifying the JWT itself is app/jwt_tokens.py's; this module
-adds the app's key, lifetime and clock, and the records.
+What to record, when, and what a record means for a token are the token
+door's (app/rules/tokens.py): this module only reads and writes the rows,
+with the settings it is given.
 """
 
 import functools
-import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import ColumnElement, Integer, bindparam, cast, delete, func, literal_column, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
-from app.errors import TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
+from app.errors import UserNotFound
 from app.extensions import db
-from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
-from app.openim import ADMIN_PLATFORM, FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
-from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
+from app.jwt_tokens import IssuedToken
+from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
+from app.storage.database import run_in_transaction
 from app.storage.driver_reads import DriverRead
 from app.storage.models import TokenRecord, TokenStatus, User
 
-logger = logging.getLogger(__name__)
-
-# Expired records are pruned by the issuing requests themselves, no cron job:
-# by chance, one issue in PRUNE_EVERY (on average) deletes at most PRUNE_BATCH
-# expired rows, after its own commit. A random draw, not the record's key: it
-# is the same on every instance and every database setting (an id-based turn
-# never came when MySQL's auto_increment_increment was even). Deleting up to
-# PRUNE_BATCH rows per PRUNE_EVERY issues outruns the inserts, so a backlog
-# drains, while no single request pays for more than one batch.
-PRUNE_EVERY = 128
+# At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
 PRUNE_BATCH = 1000
 # Instances' clocks differ a little: keep records a while past their expiry so
 # that no instance still accepting a token finds its record gone.
@@ -130,25 +118,15 @@ def _record_statements(dialect_name: str) -> dict:
     }
 
 
-def app_now() -> int:
-    """The app's clock (OPENIM_CLOCK, injected by tests), in whole seconds."""
-    return int(current_app.config["OPENIM_CLOCK"]())
-
-
-def mint_app_token(user_id: str, platform: int) -> IssuedToken:
-    """mint_token with the app's key, lifetime and clock."""
-    config = current_app.config
-    return mint_token(user_id, platform, config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"], app_now())
-
-
-def mint_app_v3_token(user_id: str, platform: int) -> IssuedToken:
-    """mint_v3_token with the app's key, lifetime and clock."""
-    config = current_app.config
-    key, days = config["OPENIM_TOKEN_SECRET"], config["OPENIM_TOKEN_EXPIRE_DAYS"]
-    return mint_v3_token(user_id, platform, key, days, app_now())
-
-
-def record_token(connection: Connection, issued: IssuedToken, recorded_for: str = "registered") -> RecordedToken:
+def record_token(
+    connection: Connection,
+    issued: IssuedToken,
+    token_hash: bytes,
+    *,
+    recorded_for: str = "registered",
+    multi_login: str = "keep",
+    bound: int,
+) -> RecordedToken:
     """Record a minted token in the connection's transaction, which the caller commits.
 
     `recorded_for` "registered" (the default): only while the user is
@@ -159,12 +137,11 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
     too, which the caller tells apart on that rare path. "anyone": a plain
     insert (an admin's token, whose userID need not be registered).
 
-    Mint first, outside the transaction, so that write locks are held no longer
-    than the statements take. After the commit, call prune_if_due.
+    `multi_login` (OPENIM_MULTI_LOGIN) says which earlier records the new one
+    kicks; `bound` (OPENIM_MAX_TOKENS_PER_PLATFORM) how many live records of the
+    user and platform stay, the new one included.
     """
-    token_hash = token_digest(issued.token)
-    policy = current_app.config["OPENIM_MULTI_LOGIN"]
-    kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, policy)
+    kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, multi_login)
     # The INSERT ... SELECT of the user's row never comes first. On a Galera node
     # only a transaction's first statement waits for the commits made through
     # other nodes (wsrep_sync_wait), and only a read, UPDATE or DELETE: first, it
@@ -180,7 +157,7 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
             .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
             .values(status=TokenStatus.kicked)
         )
-    over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash)
+    over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash, bound)
     result = connection.execute(
         _record_statements(connection.dialect.name)[recorded_for],
         {
@@ -195,7 +172,7 @@ def record_token(connection: Connection, issued: IssuedToken, recorded_for: str 
     if result.rowcount == 0:
         raise UserNotFound()
     if over_bound:
-        _kick_beyond_bound(connection, issued, token_hash)
+        _kick_beyond_bound(connection, issued, token_hash, bound)
     return RecordedToken(issued, token_hash)
 
 
@@ -203,40 +180,20 @@ def _bound_params(issued: IssuedToken, token_hash: bytes) -> dict:
     return {"user_id": issued.user_id, "platform": issued.platform, "now": issued.issued_at, "token_hash": token_hash}
 
 
-def _over_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> bool:
-    """Whether the user's other live records on the platform fill OPENIM_MAX_TOKENS_PER_PLATFORM already.
+def _over_bound(connection: Connection, issued: IssuedToken, token_hash: bytes, bound: int) -> bool:
+    """Whether the user's other live records on the platform fill the bound already.
 
     A count answered from the index alone; the hashes are read only when the
     bound is passed (reading them at every issue cost it half again).
     """
-    bound = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"]
     return connection.execute(_count_live_others, _bound_params(issued, token_hash)).scalar_one() >= bound
 
 
-def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes) -> None:
+def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes, bound: int) -> None:
     """Kick the oldest live records of the user and platform so that, with the new one, the bound holds."""
-    keep = current_app.config["OPENIM_MAX_TOKENS_PER_PLATFORM"] - 1
+    keep = bound - 1
     beyond = connection.execute(_select_beyond_bound, {**_bound_params(issued, token_hash), "keep": keep})
     connection.execute(_kick_records, {"hashes": beyond.scalars().all()})
-
-
-def prune_is_due() -> bool:
-    """Whether this issue prunes: one in PRUNE_EVERY, by chance."""
-    return random.randrange(PRUNE_EVERY) == 0
-
-
-def prune_if_due(recorded: RecordedToken) -> None:
-    """Prune expired records when this issue draws the turn (see PRUNE_EVERY).
-
-    Housekeeping never fails the request: the token is issued and recorded by
-    now, and the next due prune takes up the work.
-    """
-    if not prune_is_due():
-        return
-    try:
-        prune_expired_records(recorded.issued.issued_at)
-    except DBAPIError as error:
-        logger.warning("pruning expired token records failed: %s %s", type(error).__name__, mysql_error_code(error))
 
 
 def _earlier_tokens_to_kick(user_id: str, platform: int, policy: str) -> ColumnElement[bool] | None:
@@ -314,6 +271,11 @@ def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH) -> i
     return _in_batches([_records.c.user_id == user_id], _delete_records, batch_size)
 
 
+def delete_records_of(connection: Connection, user_id: str) -> None:
+    """Delete all of the user's records in the connection's transaction (after the batches)."""
+    connection.execute(delete(_records).where(_records.c.user_id == user_id))
+
+
 @dataclass(frozen=True)
 class LiveTokens:
     platform: int
@@ -321,26 +283,19 @@ class LiveTokens:
     last_expires_at: int
 
 
-def live_tokens(user_id: str) -> list[LiveTokens]:
+def live_tokens(user_id: str, now: int) -> list[LiveTokens]:
     """Per platform, how many distinct tokens of the user are live and when the last one expires."""
     rows = db.session.execute(
         select(TokenRecord.platform, func.count(), func.max(TokenRecord.expires_at))
         .where(
             TokenRecord.user_id == user_id,
             TokenRecord.status == TokenStatus.normal,
-            TokenRecord.expires_at > app_now(),
+            TokenRecord.expires_at > now,
         )
         .group_by(TokenRecord.platform)
         .order_by(TokenRecord.platform)
     ).all()
     return [LiveTokens(platform, count, last_expires_at) for platform, count, last_expires_at in rows]
-
-
-@dataclass(frozen=True)
-class TokenOwner:
-    user_id: str
-    platform: int
-    expires_at: int
 
 
 def _epoch_second(dialect_name: str, column: ColumnElement) -> ColumnElement[int]:
@@ -375,56 +330,11 @@ def _record_and_user_read(dialect_name: str) -> DriverRead:
     )
 
 
-def _verification_keys() -> list[str]:
-    config = current_app.config
-    return [config["OPENIM_TOKEN_SECRET"], *config["OPENIM_PREVIOUS_TOKEN_SECRETS"]]
+def read_record(connection: Connection, token_hash: bytes) -> tuple | None:
+    """The record of `token_hash`: (user_id, platform, status name, issued_at, its user's registration second).
 
-
-def parse_token(token: str | None) -> TokenOwner:
-    """Whose a live OpenIM v2 token is: verified with the current or a previous key, recorded, not kicked.
-
-    Raises in SPEC §9's order: the errors of verify_token, then the record's (recorded_owner).
+    The registration second is None when the user is not registered. One read
+    on the given connection, straight on the driver (see driver_reads.py): the
+    path every authenticated request takes runs no SQLAlchemy execution.
     """
-    if not token:
-        raise TokenMalformed()
-    claims = verify_token(token, _verification_keys(), app_now())
-    return recorded_owner(token, claims["UID"], claims["exp"])
-
-
-def parse_v3_token(token: str | None) -> TokenOwner:
-    """parse_token for an OpenIM v3 token (SPEC §12): the same keys, the same record check."""
-    if not token:
-        raise TokenMalformed()
-    claims = verify_v3_token(token, _verification_keys(), app_now())
-    return recorded_owner(token, claims["UserID"], claims["exp"])
-
-
-def recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
-    """The owner of a verified token, by its record; the same check for both dialects.
-
-    TokenNotRecorded when it was never issued here, when its user is not
-    registered, or when it was minted before its user registered (a reused
-    userID inherits nothing); TokenKicked when its record is kicked. Only an
-    OpenIM v3 admin token (platform 10) stands without a registered user: v3
-    admins need not be registered. So a record that outlived its user's delete
-    (issued through another Galera node in that very moment) is refused too.
-    One read on the request's connection, straight on the driver (see
-    app/storage/driver_reads.py): no snapshot older than a kick, no second connection
-    for a token that the request then issues (v3's get_user_token), and no
-    SQLAlchemy execution on the path every authenticated request takes.
-    """
-    connection = fresh_read_connection()
-    record = _record_and_user_read(connection.dialect.name).first(connection, {"token_hash": token_digest(token)})
-    if record is None:
-        raise TokenNotRecorded()
-    recorded_user_id, platform, status, issued_at, registered_at = record
-    if recorded_user_id != user_id:
-        raise TokenNotRecorded()
-    if registered_at is None:
-        if platform != ADMIN_PLATFORM:
-            raise TokenNotRecorded()
-    elif issued_at < registered_at:
-        raise TokenNotRecorded()
-    if status == TokenStatus.kicked.name:
-        raise TokenKicked()
-    return TokenOwner(user_id, platform, expires_at)
+    return _record_and_user_read(connection.dialect.name).first(connection, {"token_hash": token_hash})

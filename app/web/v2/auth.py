@@ -12,9 +12,8 @@ from app.errors import (
 )
 from app.jwt_tokens import IssuedToken
 from app.openim import PLATFORM_NAMES
-from app.rules import users
-from app.rules.access import authenticate, require_secret
-from app.storage import token_records
+from app.rules import tokens, users
+from app.rules.access import require_secret, v2_caller
 from app.web.request_io import load_request
 from app.web.route_docs import documented
 from app.web.v2.answers import success
@@ -80,7 +79,7 @@ def user_token():
 def parse_token():
     """Verifies the `token` header: signature, expiry, and its record (not kicked)."""
     load_request(parse_token_schema)
-    owner = token_records.parse_token(request.headers.get("token"))
+    owner = tokens.check(request.headers.get("token"))
     return success(
         {
             "ExpireTimeSeconds": owner.expires_at,
@@ -101,6 +100,6 @@ def parse_token():
 def force_logout():
     """Marks kicked every token of `fromUserID` on `platform` issued so far; manager or secret only."""
     fields = load_request(force_logout_schema)
-    authenticate(fields.get("secret"), request.headers.get("token")).require_admin()
+    v2_caller(fields.get("secret"), request.headers.get("token")).require_privileged()
     users.kick_user(fields["from_user_id"], fields["platform"])
     return success(None)

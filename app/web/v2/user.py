@@ -3,8 +3,8 @@
 from flask import Blueprint, current_app, request
 
 from app.errors import DatabaseUnavailable, InvalidInput, InvalidToken, NoPermission, SecretMismatch, UserNotFound
-from app.rules import users
-from app.rules.access import Caller, authenticate
+from app.rules import pages, users
+from app.rules.access import Caller, v2_caller
 from app.storage.models import User
 from app.web.request_io import load_request
 from app.web.route_docs import documented, paging_rule
@@ -30,7 +30,7 @@ CALLER_ERRORS = (SecretMismatch, InvalidToken, DatabaseUnavailable)
 
 
 def caller_of(fields: dict) -> Caller:
-    return authenticate(fields.pop("secret", None), request.headers.get("token"))
+    return v2_caller(fields.pop("secret", None), request.headers.get("token"))
 
 
 def user_info(user: User, caller: Caller) -> dict:
@@ -48,7 +48,7 @@ def whole_user_id_list() -> list[str]:
     the bound keeps that body (memory, and the time a slow client takes) small.
     """
     limit = current_app.config["OPENIM_UNPAGED_LIST_LIMIT"]
-    user_ids = users.all_user_ids_if_at_most(limit)
+    user_ids = pages.all_user_ids_if_at_most(limit)
     if user_ids is None:
         required = [f"Required when there are more than {limit} users."]
         raise InvalidInput(
@@ -87,7 +87,7 @@ def update_user_info():
     caller = caller_of(fields)
     fields.pop("operation_id")
     user_id = fields.pop("user_id")
-    caller.require_self_or_admin(user_id)
+    caller.require_self_or_privileged(user_id)
     users.update_profile(user_id, fields)
     return success(None)
 
@@ -103,7 +103,7 @@ def update_user_info():
 def account_check():
     """One entry per userID asked about; manager or secret only."""
     fields = load_request(account_check_schema)
-    caller_of(fields).require_admin()
+    caller_of(fields).require_privileged()
     return success(
         [
             {"userID": user_id, "accountStatus": "registered" if registered else "unregistered"}
@@ -126,7 +126,7 @@ def get_all_users_uid():
     which it answers 400 asking for paging; with pageNumber and showNumber, that page.
     Manager or secret only."""
     fields = load_request(get_all_users_uid_schema)
-    caller_of(fields).require_admin()
+    caller_of(fields).require_privileged()
     if "page_number" in fields:
-        return success(users.user_id_page(fields["page_number"], fields["show_number"]))
+        return success(pages.user_ids_page(fields["page_number"], fields["show_number"]))
     return success(whole_user_id_list())

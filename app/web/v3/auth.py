@@ -5,12 +5,11 @@ from flask import Blueprint, current_app
 from app.errors import DatabaseUnavailable, InvalidToken, NoPermission, SecretMismatch, UserNotFound
 from app.jwt_tokens import IssuedToken
 from app.openim import SECONDS_PER_DAY
-from app.rules import admin_tokens, users
-from app.storage import token_records
-from app.web.request_io import load_request
+from app.rules import tokens, users
+from app.rules.access import require_secret
 from app.web.route_docs import documented
 from app.web.v3.answers import success
-from app.web.v3.gate import caller
+from app.web.v3.gate import load_body
 from app.web.v3.schemas import (
     ForceLogoutSchema,
     GetAdminTokenSchema,
@@ -45,8 +44,9 @@ def token_answer(issued: IssuedToken) -> dict:
 def get_admin_token():
     """A platform-10 token for `userID`, which must be in OPENIM_MANAGER_UIDS (else 1001); a wrong
     secret is 1002. The admin need not be registered."""
-    fields = load_request(get_admin_token_schema)
-    return success(token_answer(admin_tokens.issue_admin_token(fields["secret"], fields["user_id"])))
+    fields = load_body(get_admin_token_schema)
+    require_secret(fields["secret"])
+    return success(token_answer(users.issue_admin_token(fields["user_id"])))
 
 
 @bp.post("/get_user_token")
@@ -60,9 +60,8 @@ def get_admin_token():
 def get_user_token():
     """An OpenIM v3 token for `userID` on `platformID`, recorded. Platform 10 or an admin's userID is
     1002, an unknown user 1004, a notification or bot account (appMangerLevel ≥ 3) 1001."""
-    fields = load_request(get_user_token_schema)
-    admin_tokens.require_admin(caller().user_id)
-    return success(token_answer(admin_tokens.issue_user_token(fields["user_id"], fields["platform_id"])))
+    fields = load_body(get_user_token_schema)
+    return success(token_answer(users.issue_v3_user_token(fields["user_id"], fields["platform_id"])))
 
 
 @bp.post("/parse_token")
@@ -74,8 +73,8 @@ def get_user_token():
 )
 def parse_token():
     """Verifies the body's `token`: signature, expiry, and its record (issued here, not kicked)."""
-    fields = load_request(parse_token_schema)
-    owner = token_records.parse_v3_token(fields["token"])
+    fields = load_body(parse_token_schema)
+    owner = tokens.check(fields["token"], tokens.V3)
     return success({"userID": owner.user_id, "platformID": owner.platform, "expireTimeSeconds": owner.expires_at})
 
 
@@ -88,7 +87,6 @@ def parse_token():
 )
 def force_logout():
     """Marks kicked every token of `userID` on `platformID` issued so far, of either dialect."""
-    fields = load_request(force_logout_schema)
-    admin_tokens.require_admin(caller().user_id)
+    fields = load_body(force_logout_schema)
     users.kick_user(fields["user_id"], fields["platform_id"])
     return success()

@@ -1,20 +1,31 @@
-"""What every v3 route checks before its body (SPEC §12), as open-im-server's gin middleware does.
+"""What every v3 route checks (SPEC §12), as open-im-server's gin middleware and RPCs do.
 
-The `operationID` header on every route (mw.GinParseOperationID), then the
-`token` header on all but get_admin_token and parse_token (GinParseToken and
-its Whitelist, open-im-server internal/api/router.go): missing → 1001,
-invalid → its 15xx code. The parsed token is the caller.
+Before the body: the `operationID` header on every route (mw.GinParseOperationID),
+then the `token` header on all but WITHOUT_TOKEN (GinParseToken and its
+Whitelist, open-im-server internal/api/router.go): missing → 1001, invalid →
+its 15xx code. The token's owner is the caller. After the body (load_body):
+the routes of ADMIN_ONLY refuse a caller that is not an admin (1002), as
+OpenIM's RPCs do once the request has been read.
 """
 
 from flask import Blueprint, g, request
+from marshmallow import Schema
 
 from app.errors import InvalidInput
-from app.storage import token_records
-from app.storage.token_records import TokenOwner
+from app.rules import access
+from app.web.request_io import load_request
 
 bp = Blueprint("v3", __name__)
 
 WITHOUT_TOKEN = {"v3.auth.get_admin_token", "v3.auth.parse_token"}
+ADMIN_ONLY = {
+    "v3.auth.get_user_token",
+    "v3.auth.force_logout",
+    "v3.user.user_register",
+    "v3.user.account_check",
+    "v3.user.get_users",
+    "v3.user.get_all_users_uid",
+}
 # As v2's body field: users keep the operationID that created them (the retry rule).
 MAX_OPERATION_ID_LENGTH = 64
 
@@ -32,9 +43,17 @@ def check_headers() -> None:
     token = request.headers.get("token")
     if not token:
         raise InvalidInput("header must have token", fields={"token": ["Missing header."]})
-    g.v3_caller = token_records.parse_v3_token(token)
+    g.v3_caller = access.v3_caller(token)
 
 
-def caller() -> TokenOwner:
+def caller() -> access.Caller:
     """The owner of the request's token, checked by check_headers."""
     return g.v3_caller
+
+
+def load_body(schema: Schema) -> dict:
+    """The request's body through `schema`; then, on an ADMIN_ONLY route, NoPermission unless an admin calls."""
+    fields = load_request(schema)
+    if request.endpoint in ADMIN_ONLY:
+        caller().require_privileged()
+    return fields

@@ -5,12 +5,11 @@ from datetime import UTC
 from flask import Blueprint, request
 
 from app.errors import AlreadyRegistered, DatabaseUnavailable, InvalidToken, NoPermission, UserNotFound
-from app.rules import admin_tokens, batches, pages, users
+from app.rules import batches, pages, users
 from app.storage.models import User
-from app.web.request_io import load_request
 from app.web.route_docs import documented
 from app.web.v3.answers import success
-from app.web.v3.gate import caller
+from app.web.v3.gate import caller, load_body
 from app.web.v3.schemas import (
     AccountCheckAnswerSchema,
     AccountCheckSchema,
@@ -60,8 +59,7 @@ def user_register():
     """Stores every user of `users` (1–1000) or none. A userID twice in the batch is 1001; one already
     registered is 1102, unless every user of the batch was created by this same `operationID` header:
     then this is a retry and succeeds again."""
-    fields = load_request(user_register_schema)
-    admin_tokens.require_admin(caller().user_id)
+    fields = load_body(user_register_schema)
     batches.register_batch(fields["users"], request.headers["operationID"])
     return success()
 
@@ -76,7 +74,7 @@ def user_register():
 )
 def get_users_info():
     """The profiles of those of `userIDs` that are registered, in the order asked; any valid token."""
-    fields = load_request(get_users_info_schema)
+    fields = load_body(get_users_info_schema)
     return success({"usersInfo": [user_info(user) for user in users.find_users(fields["user_ids"])]})
 
 
@@ -89,9 +87,9 @@ def get_users_info():
 )
 def update_user_info_ex():
     """Only the fields of `userInfo` given change; the user itself or an admin."""
-    changes = load_request(update_user_info_ex_schema)["user_info"]
+    changes = load_body(update_user_info_ex_schema)["user_info"]
     user_id = changes.pop("user_id")
-    admin_tokens.require_self_or_admin(caller().user_id, user_id)
+    caller().require_self_or_privileged(user_id)
     users.update_profile(user_id, changes)
     return success()
 
@@ -118,8 +116,7 @@ def update_user_info():
 )
 def account_check():
     """Each userID asked about once, in the order asked: accountStatus 1 registered, 0 (left out) not."""
-    fields = load_request(account_check_schema)
-    admin_tokens.require_admin(caller().user_id)
+    fields = load_body(account_check_schema)
     results = [
         {"userID": user_id, "accountStatus": int(registered)}
         for user_id, registered in users.registered_ids(fields["user_ids"])
@@ -138,8 +135,7 @@ def account_check():
 def get_users():
     """A page of the users of appMangerLevel 0 or 1, newest first, with their total; `userID` keeps that
     exact ID, `nickName` the nicknames containing it."""
-    fields = load_request(get_users_schema)
-    admin_tokens.require_admin(caller().user_id)
+    fields = load_body(get_users_schema)
     pagination = fields["pagination"]
     page = pages.ordinary_users_page(
         pagination["page_number"], pagination["show_number"], fields.get("user_id"), fields.get("nickname")
@@ -157,7 +153,6 @@ def get_users():
 )
 def get_all_users_uid():
     """userIDs in order, a page at a time, with how many there are."""
-    pagination = load_request(get_all_users_uid_schema)["pagination"]
-    admin_tokens.require_admin(caller().user_id)
-    page = pages.user_ids_page(pagination["page_number"], pagination["show_number"])
+    pagination = load_body(get_all_users_uid_schema)["pagination"]
+    page = pages.counted_user_ids_page(pagination["page_number"], pagination["show_number"])
     return success({"total": page.total, "userIDs": page.items})
