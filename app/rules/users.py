@@ -178,12 +178,18 @@ def kick_user(user_id: str, platform: int | None = None) -> int:
 
 
 def delete_user(user_id: str) -> None:
-    """Delete the user and revoke its tokens (the token door deletes their records alongside)."""
-    if not is_registered(user_id):
+    """Delete the user and revoke its tokens (the token door deletes their records alongside).
+
+    An admin that is not registered has only tokens: those are revoked, so
+    that every token can be (SPEC §9). UserNotFound for any other userID not
+    registered.
+    """
+    admin_id = access.is_admin_id(user_id)
+    if not admin_id and not is_registered(user_id):
         raise UserNotFound()
 
     def delete_row(connection: Connection) -> int:
         return connection.execute(delete(_users).where(_users.c.user_id == user_id)).rowcount
 
-    if tokens.revoke_all(user_id, alongside=delete_row) == 0:
+    if tokens.revoke_all(user_id, alongside=delete_row) == 0 and not admin_id:
         raise UserNotFound()
