@@ -22,6 +22,7 @@ from app.web.openapi import (
     table_classes,
 )
 from app.web.v2 import answers as v2_errors
+from app.web.v2 import openapi_wording as v2_wording
 from app.wire_format import field_rules
 from app.wire_format.go_json import fold_key
 from app.wire_format.schema_base import ALIASES
@@ -141,7 +142,7 @@ def test_each_operation_lists_its_error_codes_under_their_statuses(app, document
         route = documented_routes(app)[endpoint_of[path]]
         for operation in operations.values():
             responses = operation["responses"]
-            for error_class in table_classes(route.errors):
+            for error_class in table_classes(route.errors, v2_wording):
                 err_code, status, _ = v2_errors.ERRORS[error_class]
                 schema = responses[str(status)]["content"]["application/json"]["schema"]
                 assert err_code in schema["properties"]["errCode"]["enum"]

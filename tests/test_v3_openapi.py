@@ -5,8 +5,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from app import create_app
 from app.web import route_docs
-from app.web.openapi import IMPLICIT_METHODS, V3_STYLE, api_rules, documented_routes, table_classes
+from app.web.openapi import IMPLICIT_METHODS, api_rules, documented_routes, table_classes
 from app.web.v3 import answers as v3_errors
+from app.web.v3 import openapi_wording as v3_wording
 from tests.helpers import SECRET, TOKEN_SECRET, base_config
 
 
@@ -67,8 +68,8 @@ def test_each_operation_documents_its_failures_beside_success_under_200(app, doc
             assert success["properties"]["errCode"] == {"const": 0}
             codes = failure["properties"]["errCode"]["enum"]
             assert 1001 in codes  # the headers, on every route
-            for error_class in table_classes(route.errors, V3_STYLE):
-                err_code, http_status, _ = V3_STYLE.errors[error_class]
+            for error_class in table_classes(route.errors, v3_wording):
+                err_code, http_status, _ = v3_wording.ERRORS[error_class]
                 target = (
                     codes
                     if http_status == 200

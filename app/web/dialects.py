@@ -5,25 +5,27 @@ table. Unknown routes and wrong methods get the envelope of the dialect whose
 prefix the URL has, so a v3 client's typo gets a v3 answer.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from flask import Flask, current_app, g, request
 
-from app.web.v2 import answers as v2_errors
-from app.web.v3 import answers as v3_errors
+from app.web.v2 import answers as v2_answers
+from app.web.v2 import openapi_wording as v2_wording
+from app.web.v3 import answers as v3_answers
+from app.web.v3 import openapi_wording as v3_wording
 
 
 @dataclass(frozen=True)
 class Dialect:
     name: str
-    answer_failure: Callable
-    answer_http_error: Callable
-    answer_unexpected: Callable
+    answers: ModuleType  # success, answer_failure, answer_http_error, answer_unexpected
+    wording: ModuleType  # how the OpenAPI document words its answers
 
 
-V2 = Dialect("v2", v2_errors.answer_failure, v2_errors.answer_http_error, v2_errors.answer_unexpected)
-V3 = Dialect("v3", v3_errors.answer_failure, v3_errors.answer_http_error, v3_errors.answer_unexpected)
+V2 = Dialect("v2", v2_answers, v2_wording)
+V3 = Dialect("v3", v3_answers, v3_wording)
+DIALECTS = {dialect.name: dialect for dialect in (V2, V3)}
 # Where each dialect is served besides the root: a v3 client is given http://HOST:10000/v3.
 V3_PREFIX = "/v3"
 

@@ -15,13 +15,13 @@ from importlib.resources import files
 
 from flask import Blueprint, current_app, render_template_string, send_from_directory, url_for
 
+from app.web.dialects import V3_PREFIX, dialect_of_path
+
 bp = Blueprint("docs", __name__)
 
-# (name shown in the menu, endpoint that serves the document); the first one opens.
-DOCUMENTS = [
-    ("OpenIM v2 API", "openapi.document"),
-    ("OpenIM v3 API (under /v3)", "v3_openapi.document"),
-]
+# Endpoints of the documents, the root's first (it opens); wsgi:app_v3 has only that one.
+ROOT_DOCUMENT = "openapi.document"
+V3_UNDER_PREFIX_DOCUMENT = "v3_openapi.document"
 
 SWAGGER_UI_DIST = files("flask_swagger_ui") / "dist"
 
@@ -60,9 +60,10 @@ def asset_url(filename: str) -> str:
 
 @bp.get("/docs")
 def page():
-    # wsgi:app_v3 serves v3 alone, its document at the root: list the documents this app has.
-    served = current_app.view_functions
-    urls = [{"name": name, "url": url_for(endpoint)} for name, endpoint in DOCUMENTS if endpoint in served]
+    root = dialect_of_path(current_app, "/").wording.TITLE
+    urls = [{"name": f"{root} API", "url": url_for(ROOT_DOCUMENT)}]
+    if V3_UNDER_PREFIX_DOCUMENT in current_app.view_functions:
+        urls.append({"name": f"OpenIM v3 API (under {V3_PREFIX})", "url": url_for(V3_UNDER_PREFIX_DOCUMENT)})
     return render_template_string(PAGE, title="API documentation", urls=urls, asset=asset_url)
 
 

@@ -22,11 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 def handle_service_error(error: ServiceError):
-    return dialect_of_request().answer_failure(error)
+    return dialect_of_request().answers.answer_failure(error)
 
 
 def handle_http_error(error: HTTPException):
-    body, status = dialect_of_request().answer_http_error(error)
+    body, status = dialect_of_request().answers.answer_http_error(error)
     # Keep werkzeug's headers (a 405 must carry Allow, RFC 9110), not its HTML Content-Type.
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     return body, status, headers
@@ -56,7 +56,7 @@ def handle_server_error(error: InternalServerError):
         quoted(operation_id()),
         exc_info=original,
     )
-    return dialect_of_request().answer_unexpected(operation_id())
+    return dialect_of_request().answers.answer_unexpected(operation_id())
 
 
 def init_app(app: Flask) -> None:

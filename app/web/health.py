@@ -24,8 +24,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.errors import DatabaseUnavailable
 from app.extensions import db
+from app.web.dialects import dialect_of_request
 from app.web.route_docs import documented
-from app.web.v2.answers import answer_failure, success
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class HealthSchema(Schema):
 @documented("Liveness and database check", data=HealthSchema, errors=(DatabaseUnavailable,))
 def healthz():
     """Runs SELECT 1 on the database and answers within a second: 200 when it answered, 503/802 when not."""
+    answers = dialect_of_request().answers
     if not database_reachable():
-        return answer_failure(DatabaseUnavailable(), data={"database": "unavailable"})
-    return success({"database": "ok"})
+        return answers.answer_failure(DatabaseUnavailable(), data={"database": "unavailable"})
+    return answers.success({"database": "ok"})

@@ -8,13 +8,12 @@ its dialect answers, with that dialect's envelope and error table
 Each route describes itself next to its view (app/web/route_docs.py:
 `@documented(...)`, the docstring as description); request bodies come from
 its marshmallow schema (through apispec), and error codes from the dialect's
-error table (app/web/v2/answers.py). The document is built from the app's
+error table (the dialect's answers.py). The document is built from the app's
 url_map, and building it fails on a route without a description, so a new
 route cannot go undocumented (tests/test_openapi.py builds it).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from types import ModuleType
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -22,10 +21,8 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from app.errors import InvalidInput, ServiceError
 from app.openim import PLATFORM_NAMES
-from app.web.dialects import dialect_of_path, dialect_of_request
+from app.web.dialects import DIALECTS, dialect_of_path, dialect_of_request
 from app.web.route_docs import RouteDoc, documented, route_doc, spellings_pattern
-from app.web.v2.answers import ERRORS, HTTP_ERRORS, UNEXPECTED
-from app.web.v3 import openapi_wording as v3_document
 from app.wire_format import field_rules
 from app.wire_format.schema_base import ALIASES, WireSchema
 
@@ -101,94 +98,32 @@ def wire_rules(self, field, ret, **kwargs) -> dict:
     return rules
 
 
-@dataclass(frozen=True)
-class DialectStyle:
-    """How a dialect's document words its answers."""
-
-    description: str
-    # Failure class -> (errCode, HTTP status, errMsg).
-    errors: dict[type[ServiceError], tuple[int, int, str]]
-    unexpected: tuple[int, int, str]
-    # Route-level HTTP status -> (errCode, errMsg).
-    http_errors: dict[int, tuple[int, str]]
-    success_envelope: Callable[[object], dict]
-    error_envelope: Callable[[list[int]], dict]
-    token_description: str
-    operation_id_header: dict
-
-
-def error_rows(style: "DialectStyle | None" = None) -> list[tuple[int, int, str, str]]:
+def error_rows(wording: ModuleType) -> list[tuple[int, int, str, str]]:
     """(errCode, HTTP status, name, errMsg) for every error answer, from the dialect's table."""
-    style = style or V2_STYLE
-    rows = [(code, status, cls.__name__, message) for cls, (code, status, message) in style.errors.items()]
-    rows.append((*style.unexpected[:2], "ServerError", style.unexpected[2]))
-    rows += [(err_code, status, f"HTTP {status}", message) for status, (err_code, message) in style.http_errors.items()]
+    rows = [(code, status, cls.__name__, message) for cls, (code, status, message) in wording.ERRORS.items()]
+    rows.append((*wording.UNEXPECTED[:2], "ServerError", wording.UNEXPECTED[2]))
+    rows += [
+        (err_code, status, f"HTTP {status}", message) for status, (err_code, message) in wording.HTTP_ERRORS.items()
+    ]
     return sorted(rows, key=lambda row: (row[0], row[1]))
 
 
-def table_classes(
-    failures: tuple[type[ServiceError], ...], style: "DialectStyle | None" = None
-) -> list[type[ServiceError]]:
+def table_classes(failures: tuple[type[ServiceError], ...], wording: ModuleType) -> list[type[ServiceError]]:
     """The classes of the error table that the given failures stand for (a base class: all its rows)."""
-    table = (style or V2_STYLE).errors
-    return [cls for cls in table if any(issubclass(cls, failure) for failure in failures)]
+    return [cls for cls in wording.ERRORS if any(issubclass(cls, failure) for failure in failures)]
 
 
-def error_table(style: "DialectStyle | None" = None) -> str:
+def error_table(wording: ModuleType) -> str:
     lines = ["| errCode | HTTP | name | errMsg |", "|---|---|---|---|", '| 0 | 200 | success | "" |']
-    lines += [f"| {code} | {status} | {name} | {message} |" for code, status, name, message in error_rows(style)]
+    lines += [f"| {code} | {status} | {name} | {message} |" for code, status, name, message in error_rows(wording)]
     return "\n".join(lines)
-
-
-DOCUMENT_DESCRIPTION = """\
-A drop-in for the auth part of an OpenIM v2 server.
-
-Every answer (404 and 405 included) is the envelope `{"errCode": int, "errMsg": str, "data": ...}`;
-errCode 0 is success, and the HTTP status mirrors the class of the outcome, but a client may read
-errCode alone.
-
-Bodies are JSON whatever their Content-Type, and are read as OpenIM's Go server reads them: keys
-match case-insensitively (`USERID`, `faceUrl` bind; of two keys for one field the last wins),
-`phoneNum` is accepted for `phoneNumber`, unknown keys are ignored, and `null` for an optional field
-means absent. `properties` show the canonical keys, and `patternProperties` hold every other
-spelling of a key to the same rules. Booleans and floats are not integers,
-not even 1.0 (as in Go).
-A body over the size limit (64 KiB by default) is HTTP 413 with errCode 400.
-
-## Error codes
-
-"""
-
-
-def success_envelope(data_schema) -> dict:
-    return {
-        "type": "object",
-        "required": ["errCode", "errMsg", "data"],
-        "properties": {
-            "errCode": {"const": 0},
-            "errMsg": {"const": ""},
-            "data": {"type": "null"} if data_schema is None else data_schema,
-        },
-    }
-
-
-def error_envelope(err_codes: list[int]) -> dict:
-    return {
-        "type": "object",
-        "required": ["errCode", "errMsg", "data"],
-        "properties": {
-            "errCode": {"enum": sorted(set(err_codes))},
-            "errMsg": {"type": "string", "minLength": 1},
-            "data": {"description": "null, or details: for errCode 400, `fields` maps each bad field to its problems."},
-        },
-    }
 
 
 def json_content(schema) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def error_responses(route: RouteDoc, style: DialectStyle, success: dict) -> dict:
+def error_responses(route: RouteDoc, wording: ModuleType, success: dict) -> dict:
     """HTTP status -> response, each listing the errCodes it carries on this route.
 
     A dialect that answers failures with HTTP 200 (v3) documents them under
@@ -196,53 +131,54 @@ def error_responses(route: RouteDoc, style: DialectStyle, success: dict) -> dict
     """
     by_status: dict[int, list[tuple[int, str]]] = {}
     failures = [*route.errors]
-    if route.request is not None or style is not V2_STYLE:
-        failures.append(InvalidInput)  # v3: the headers are checked on every route
+    if route.request is not None or wording.HEADERS_CHECKED_ON_EVERY_ROUTE:
+        failures.append(InvalidInput)
     if route.request is not None:
-        too_large_code, too_large_message = style.http_errors[413]
+        too_large_code, too_large_message = wording.HTTP_ERRORS[413]
         by_status.setdefault(413, []).append((too_large_code, too_large_message))
-    unexpected_code, unexpected_status, unexpected_message = style.unexpected
+    unexpected_code, unexpected_status, unexpected_message = wording.UNEXPECTED
     by_status.setdefault(unexpected_status, []).append((unexpected_code, f"ServerError: {unexpected_message}"))
-    for cls in table_classes(tuple(failures), style):
-        code, status, message = style.errors[cls]
+    for cls in table_classes(tuple(failures), wording):
+        code, status, message = wording.ERRORS[cls]
         by_status.setdefault(status, []).append((code, f"{cls.__name__}: {message}"))
     responses = {"200": success}
     for status, outcomes in sorted(by_status.items()):
         description = "; ".join(f"{code} {text}" for code, text in sorted(set(outcomes)))
-        schema = style.error_envelope([code for code, _ in outcomes])
+        schema = wording.error_envelope([code for code, _ in outcomes])
         if status == 200:
-            success_schema = success["content"]["application/json"]["schema"]
+            # A text success (GET /metrics) beside a JSON failure: one media type each.
+            success_json = success["content"].get("application/json")
+            failure_schema = schema if success_json is None else {"oneOf": [success_json["schema"], schema]}
             responses["200"] = {
                 "description": f"{success['description']} Or a failure: {description}",
-                "content": json_content({"oneOf": [success_schema, schema]}),
+                "content": {**success["content"], **json_content(failure_schema)},
             }
         else:
             responses[str(status)] = {"description": description, "content": json_content(schema)}
     return responses
 
 
-def operation(route: RouteDoc, endpoint: str, style: "DialectStyle | None" = None) -> dict:
-    style = style or V2_STYLE
-    parameters = [style.operation_id_header]
+def operation(route: RouteDoc, endpoint: str, wording: ModuleType) -> dict:
+    parameters = [wording.OPERATION_ID_HEADER]
     if route.token_header is not None:
         parameters.append(
             {
                 "name": "token",
                 "in": "header",
                 "required": route.token_header == "required",
-                "description": style.token_description,
+                "description": wording.TOKEN_DESCRIPTION,
                 "schema": {"type": "string"},
             }
         )
     if route.enveloped:
-        success = {"description": "Success: errCode 0.", "content": json_content(style.success_envelope(route.data))}
-        responses = error_responses(route, style, success)
+        success = {"description": "Success: errCode 0.", "content": json_content(wording.success_envelope(route.data))}
+        responses = error_responses(route, wording, success)
     else:
         if route.media_type == "application/json":
             success = {"description": "A JSON document.", "content": json_content({"type": "object"})}
         else:
             success = {"description": "A text document.", "content": {route.media_type: {"schema": {"type": "string"}}}}
-        responses = error_responses(route, style, success) if route.errors else {"200": success}
+        responses = error_responses(route, wording, success) if route.errors else {"200": success}
     result = {
         "operationId": endpoint.replace(".", "_"),
         "summary": route.summary,
@@ -259,53 +195,19 @@ def operation(route: RouteDoc, endpoint: str, style: "DialectStyle | None" = Non
     return result
 
 
-V2_STYLE = DialectStyle(
-    DOCUMENT_DESCRIPTION,
-    {cls: (code, status, message or cls.message) for cls, (code, status, message) in ERRORS.items()},
-    UNEXPECTED,
-    HTTP_ERRORS,
-    success_envelope,
-    error_envelope,
-    "A login token, as /auth/user_token answers it.",
-    {
-        "name": "operationID",
-        "in": "header",
-        "required": False,
-        "description": "The caller's trace id, for clients that cannot send it in the body (OpenIM v3):"
-        " used only when the body has none, and then held to the body field's rules.",
-        "schema": {"type": "string"},
-    },
-)
-V3_STYLE = DialectStyle(
-    v3_document.DESCRIPTION,
-    v3_document.ERRORS,
-    v3_document.UNEXPECTED,
-    v3_document.HTTP_ERRORS,
-    v3_document.success_envelope,
-    v3_document.error_envelope,
-    v3_document.TOKEN_DESCRIPTION,
-    v3_document.OPERATION_ID_HEADER,
-)
-STYLES = {"v2": V2_STYLE, "v3": V3_STYLE}
-
-
-def style_of_endpoint(endpoint: str) -> DialectStyle:
-    """The envelope a route answers in: v3's routes their own, the others (health) v2's."""
-    return V3_STYLE if endpoint.startswith("v3.") else V2_STYLE
-
-
 def build_document(app: Flask, dialect: str = "v2") -> dict:
     """The OpenAPI document of the routes of `app` that `dialect` serves.
 
     Raises UndocumentedRoute on an undocumented one.
     """
+    wording = DIALECTS[dialect].wording
     plugin = MarshmallowPlugin()
     spec = APISpec(
-        title=TITLE if dialect == "v2" else f"{TITLE}: OpenIM v3",
+        title=f"{TITLE}: {wording.TITLE}",
         version=VERSION,
         openapi_version="3.1.0",
         plugins=[plugin],
-        info={"description": STYLES[dialect].description + error_table(STYLES[dialect])},
+        info={"description": wording.DESCRIPTION + error_table(wording)},
     )
     plugin.converter.add_attribute_function(wire_rules)
     documented = []
@@ -317,9 +219,8 @@ def build_document(app: Flask, dialect: str = "v2") -> dict:
             raise UndocumentedRoute(f"{rule.rule} (endpoint {rule.endpoint!r}) has no @documented description")
         documented.append(route)
         methods = sorted(rule.methods - IMPLICIT_METHODS)
-        style = style_of_endpoint(rule.endpoint)
         spec.path(
-            path=rule.rule, operations={method.lower(): operation(route, rule.endpoint, style) for method in methods}
+            path=rule.rule, operations={method.lower(): operation(route, rule.endpoint, wording) for method in methods}
         )
     document = spec.to_dict()
     components = document.get("components", {}).get("schemas", {})

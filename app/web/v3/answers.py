@@ -81,9 +81,9 @@ def success(data=None):
     return envelope(0, "", "", data)
 
 
-def answer_failure(failure: errors.ServiceError):
+def answer_failure(failure: errors.ServiceError, data=None):
     err_code, err_msg, http_status = row_for(type(failure))
-    return envelope(err_code, err_msg, failure.message, None, http_status)
+    return envelope(err_code, err_msg, failure.message, data, http_status)
 
 
 def answer_http_error(error: HTTPException):

@@ -2,6 +2,10 @@
 
 from app.web.v3 import answers
 
+TITLE = "OpenIM v3"
+# The operationID header (and on most routes the token header) is checked before every route.
+HEADERS_CHECKED_ON_EVERY_ROUTE = True
+
 DESCRIPTION = """\
 OpenIM v3's API (openimsdk/open-im-server v3.8+) over the same users and token records as v2.
 
