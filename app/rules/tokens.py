@@ -24,7 +24,7 @@ from app.errors import InvalidInput, TokenKicked, TokenMalformed, TokenNotRecord
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.openim import ADMIN_PLATFORM
 from app.rules import clock
-from app.storage import token_records, user_rows
+from app.storage import token_record_reads, token_records, user_rows
 from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
@@ -176,8 +176,8 @@ def revoke_all(user_id: str, alongside: Callable[[Connection], int]) -> int:
     return run_in_transaction(last_records)
 
 
-def live_tokens(user_id: str) -> list[token_records.LiveTokens]:
-    return token_records.live_tokens(user_id, clock.now())
+def live_tokens(user_id: str) -> list[token_record_reads.LiveTokens]:
+    return token_record_reads.live_tokens(user_id, clock.now())
 
 
 def check(token: str | None, claims: Claims = V2) -> TokenOwner:
@@ -205,7 +205,7 @@ def _recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     Read on the request's connection, freshly: no snapshot older than a kick,
     and no second connection for a token that the request then issues.
     """
-    record = token_records.read_record(fresh_read_connection(), token_digest(token))
+    record = token_record_reads.read_record(fresh_read_connection(), token_digest(token))
     if record is None:
         raise TokenNotRecorded()
     recorded_user_id, platform, status, issued_at, registered_at = record

@@ -11,16 +11,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, bindparam, cast, delete, func, literal_column, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from app.errors import UserNotFound
-from app.extensions import db
 from app.jwt_tokens import IssuedToken
 from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 from app.storage.database import run_in_transaction
-from app.storage.driver_reads import DriverRead
 from app.storage.models import TokenRecord, TokenStatus, User
 
 # At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
@@ -274,67 +272,3 @@ def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH) -> i
 def delete_records_of(connection: Connection, user_id: str) -> None:
     """Delete all of the user's records in the connection's transaction (after the batches)."""
     connection.execute(delete(_records).where(_records.c.user_id == user_id))
-
-
-@dataclass(frozen=True)
-class LiveTokens:
-    platform: int
-    count: int
-    last_expires_at: int
-
-
-def live_tokens(user_id: str, now: int) -> list[LiveTokens]:
-    """Per platform, how many distinct tokens of the user are live and when the last one expires."""
-    rows = db.session.execute(
-        select(TokenRecord.platform, func.count(), func.max(TokenRecord.expires_at))
-        .where(
-            TokenRecord.user_id == user_id,
-            TokenRecord.status == TokenStatus.normal,
-            TokenRecord.expires_at > now,
-        )
-        .group_by(TokenRecord.platform)
-        .order_by(TokenRecord.platform)
-    ).all()
-    return [LiveTokens(platform, count, last_expires_at) for platform, count, last_expires_at in rows]
-
-
-def _epoch_second(dialect_name: str, column: ColumnElement) -> ColumnElement[int]:
-    """A DATETIME column (UTC, as stored) in whole seconds since the epoch, computed by the database."""
-    if dialect_name == "sqlite":
-        # Without the fraction, which strftime would round: 00:00:00.9996 is second 1 to it.
-        whole_seconds = func.substr(column, literal_column("1"), literal_column("19"))
-        return cast(func.strftime(literal_column("'%s'"), whole_seconds), Integer)
-    if dialect_name in ("mysql", "mariadb"):
-        # Not UNIX_TIMESTAMP(), which reads the DATETIME in the session's time zone.
-        return func.timestampdiff(literal_column("SECOND"), literal_column("'1970-01-01'"), column)
-    raise NotImplementedError(f"token records on {dialect_name}")
-
-
-@functools.lru_cache(maxsize=8)
-def _record_and_user_read(dialect_name: str) -> DriverRead:
-    """One read answers a parse: the record, and its user's registration second (NULL when not registered).
-
-    Plain values only (see DriverRead): the status's name, and the
-    registration time already in seconds, so that no datetime is parsed.
-    """
-    return DriverRead(
-        select(
-            _records.c.user_id,
-            _records.c.platform,
-            _records.c.status,
-            _records.c.issued_at,
-            _epoch_second(dialect_name, _users.c.created_at),
-        )
-        .select_from(_records.outerjoin(_users, _users.c.user_id == _records.c.user_id))
-        .where(_records.c.token_hash == bindparam("token_hash"))
-    )
-
-
-def read_record(connection: Connection, token_hash: bytes) -> tuple | None:
-    """The record of `token_hash`: (user_id, platform, status name, issued_at, its user's registration second).
-
-    The registration second is None when the user is not registered. One read
-    on the given connection, straight on the driver (see driver_reads.py): the
-    path every authenticated request takes runs no SQLAlchemy execution.
-    """
-    return _record_and_user_read(connection.dialect.name).first(connection, {"token_hash": token_hash})
