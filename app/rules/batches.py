@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app import metrics
 from app.errors import AlreadyRegistered, InvalidInput
 from app.extensions import db
-from app.rules import clock
+from app.rules import clock, tokens
 from app.rules.users import NEVER_A_RETRY, refuse_admin_ids
 from app.storage.database import run_in_transaction
 from app.storage.models import User, utc_datetime
@@ -40,6 +40,7 @@ def register_batch(profiles: list[dict], operation_id: str) -> None:
             "users: a userID appears more than once", fields={"users": ["A userID appears more than once."]}
         )
     refuse_admin_ids(user_ids)
+    tokens.wait_past_previous_owners(user_ids)
     # Registered at the app's clock, as a single registration: parse_token compares it with tokens' mint time.
     registered_at = utc_datetime(clock.now())
     rows = [

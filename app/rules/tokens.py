@@ -12,6 +12,7 @@ app/storage/token_records.py's; this module decides what it is asked.
 import enum
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,11 +21,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app import metrics
-from app.errors import InvalidInput, TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
+from app.errors import DatabaseUnavailable, InvalidInput, TokenKicked, TokenMalformed, TokenNotRecorded, UserNotFound
+from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.openim import ADMIN_PLATFORM
 from app.rules import clock
-from app.storage import token_record_reads, token_records, user_rows
+from app.storage import retired_user_ids, token_record_reads, token_records, user_rows
 from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 # was even). Deleting up to PRUNE_BATCH rows per PRUNE_EVERY issues outruns
 # the inserts, so a backlog drains, while no single request pays for more than one batch.
 PRUNE_EVERY = 128
+# A registration waits at most this long for the second after the userID's previous owner's last.
+MAX_WAIT_FOR_NEXT_OWNER_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -164,16 +168,42 @@ def revoke_all(user_id: str, alongside: Callable[[Connection], int]) -> int:
     then one short transaction runs `alongside` and deletes the records issued
     meanwhile. `alongside` takes the user's row first, as the recording does:
     an issue racing it either commits before, and its record is deleted here,
-    or finds no user. Returns what `alongside` returned.
+    or finds no user. The userID's retirement second stays behind (see
+    wait_past_previous_owners). Returns what `alongside` returned.
     """
+    with db.engine.connect() as connection:
+        latest_before = token_records.latest_issue(connection, user_id) or 0
     token_records.delete_records_in_batches(user_id)
 
     def last_records(connection: Connection) -> int:
         result = alongside(connection)
+        latest = max(clock.now(), latest_before, token_records.latest_issue(connection, user_id) or 0)
         token_records.delete_records_of(connection, user_id)
+        retired_user_ids.retire(connection, user_id, latest)
         return result
 
     return run_in_transaction(last_records)
+
+
+def wait_past_previous_owners(user_ids: list[str]) -> None:
+    """Return once the app's clock is past the last second of any earlier owner of `user_ids`.
+
+    A token carries whole seconds and no unique ID: minted in the second of
+    the previous owner's last token, the next owner's would be the same bytes,
+    and the old owner's copy would be the new owner's (SPEC §9). So a
+    registration right after a delete waits for the next second, and gives up
+    (DatabaseUnavailable) when another instance's clock runs that far ahead.
+    """
+    # A connection of its own: no snapshot older than the delete, whatever this request read before.
+    with db.engine.connect() as connection:
+        retired = retired_user_ids.latest_retirement(connection, user_ids)
+    if retired is None:
+        return
+    deadline = time.monotonic() + MAX_WAIT_FOR_NEXT_OWNER_SECONDS
+    while clock.now() <= retired:
+        if time.monotonic() >= deadline:
+            raise DatabaseUnavailable("userID: its previous owner held tokens of a later second; try again")
+        time.sleep(0.05)
 
 
 def live_tokens(user_id: str) -> list[token_record_reads.LiveTokens]:

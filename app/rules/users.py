@@ -79,6 +79,7 @@ def register(profile: dict, operation_id: str, by_operator: bool = False) -> Non
     """
     if not by_operator:
         refuse_admin_ids([profile["user_id"]])
+    tokens.wait_past_previous_owners([profile["user_id"]])
     try:
         now = clock.now()
         run_in_transaction(lambda connection: _insert(connection, profile, operation_id, now))
@@ -95,6 +96,7 @@ def register_and_issue_token(profile: dict, operation_id: str, platform: int) ->
     """
     user_id = profile["user_id"]
     refuse_admin_ids([user_id])
+    tokens.wait_past_previous_owners([user_id])
 
     def insert_user(connection: Connection, issued: IssuedToken) -> None:
         _insert(connection, profile, operation_id, issued.issued_at)

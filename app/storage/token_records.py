@@ -272,3 +272,8 @@ def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH) -> i
 def delete_records_of(connection: Connection, user_id: str) -> None:
     """Delete all of the user's records in the connection's transaction (after the batches)."""
     connection.execute(delete(_records).where(_records.c.user_id == user_id))
+
+
+def latest_issue(connection: Connection, user_id: str) -> int | None:
+    """The newest issue second among the user's records (its retirement's included)."""
+    return connection.execute(select(func.max(_records.c.issued_at)).where(_records.c.user_id == user_id)).scalar()

@@ -1,0 +1,47 @@
+"""Retired userIDs: the last second a deleted user's tokens were issued (SPEC §9).
+
+OpenIM's tokens carry whole seconds and no unique ID, so the next owner of a
+userID must get its first token after that second (app/rules/tokens.py
+waits for it).
+"""
+
+import hashlib
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from app.storage.models import TokenRecord, TokenStatus
+
+_records = TokenRecord.__table__
+
+# Kept among the token records, as a record of the userID (kicked, platform 0,
+# never live) under a hash that no token has, and pruned like an expired one:
+# a few seconds of it are all that matter.
+PLATFORM = 0
+
+
+def _retirement_hash(user_id: str) -> bytes:
+    return hashlib.sha256(b"retired userID\0" + user_id.encode("utf-8")).digest()
+
+
+def retire(connection: Connection, user_id: str, last_second: int) -> None:
+    """Record that the userID's previous owner held tokens up to `last_second`.
+
+    After token_records.delete_records_of, in the same transaction.
+    """
+    connection.execute(
+        insert(_records).values(
+            token_hash=_retirement_hash(user_id),
+            user_id=user_id,
+            platform=PLATFORM,
+            status=TokenStatus.kicked,
+            issued_at=last_second,
+            expires_at=last_second,
+        )
+    )
+
+
+def latest_retirement(connection: Connection, user_ids: list[str]) -> int | None:
+    """The newest retirement second among `user_ids`, None when none was deleted lately."""
+    hashes = [_retirement_hash(user_id) for user_id in user_ids]
+    return connection.execute(select(func.max(_records.c.issued_at)).where(_records.c.token_hash.in_(hashes))).scalar()
