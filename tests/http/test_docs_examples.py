@@ -310,7 +310,9 @@ def test_every_example_prints_what_the_docs_print(tmp_path):
 
 def test_only_the_documents_run_in_order_have_runnable_examples():
     """An `sh` block elsewhere would never run: it must be in DOCUMENTS, or be a `bash` illustration."""
-    pages = ["README.md", *sorted(str(path.relative_to(PROJECT_ROOT)) for path in PROJECT_ROOT.glob("docs/*.md"))]
+    pages = sorted(
+        str(path.relative_to(PROJECT_ROOT)) for pattern in ("*.md", "docs/*.md") for path in PROJECT_ROOT.glob(pattern)
+    )
     elsewhere = [path for path in pages if path not in DOCUMENTS and examples_of(path)]
     assert not elsewhere
     assert all(examples_of(path) for path in DOCUMENTS)
