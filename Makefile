@@ -37,7 +37,7 @@ run: $(STAMP)
 
 test: test-sqlite
 	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-mysql; \
-	else echo "TEST_DATABASE_URL not set: MySQL/MariaDB run skipped (see README)"; fi
+	else echo "TEST_DATABASE_URL not set: MySQL/MariaDB run skipped (see docs/architecture.md)"; fi
 
 test-sqlite: $(DEV_STAMP)
 	env -u TEST_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
@@ -86,7 +86,7 @@ bench-quick: $(DEV_STAMP)
 bench-galera: $(DEV_STAMP)
 	$(BIN)/python bench/galera.py
 
-# Scale-out on a real multi-primary cluster (tests/galera/, README "Scaling out"): three
+# Scale-out on a real multi-primary cluster (tests/galera/, docs/deployment.md "Galera"): three
 # MariaDB Galera nodes on 127.0.0.1:3311-3313 brought up by scripts/galera-cluster.sh
 # (or GALERA_CLUSTER_SCRIPT), one gunicorn instance per node. Not part of `make test`.
 .PHONY: test-galera

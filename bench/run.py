@@ -598,7 +598,7 @@ def report(
     lines += [
         "## user_token with metrics on vs off (SQLite)",
         "",
-        'Prometheus metrics (GET /metrics, README "Operations") are on by default, in every run above; '
+        "Prometheus metrics (GET /metrics, docs/operations.md) are on by default, in every run above; "
         "here the same database is served by one instance with them and one with `OPENIM_METRICS=off`.",
         "",
         "| metrics | req/s | p50 ms | p99 ms | errors |",

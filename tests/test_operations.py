@@ -1,4 +1,4 @@
-"""The README's recipes (Operations), run as written: SQLite -> export -> MariaDB `db upgrade` -> import."""
+"""docs/operations.md's move to MariaDB, run as written: SQLite -> export -> MariaDB `db upgrade` -> import."""
 
 import os
 import subprocess
@@ -30,7 +30,7 @@ def flask(environment: dict, *arguments: str) -> subprocess.CompletedProcess:
 
 
 def to_the_second(rows: list[tuple]) -> list[tuple]:
-    """MariaDB's created_at holds whole seconds (README: Export, backup and moving to MariaDB)."""
+    """MariaDB's created_at holds whole seconds (docs/cli.md, users export)."""
     return [
         tuple((key, value.replace(microsecond=0) if key == "created_at" else value) for key, value in row)
         for row in rows
