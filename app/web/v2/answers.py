@@ -24,6 +24,7 @@ ERRORS: dict[type[errors.ServiceError], tuple[int, int, str | None]] = {
     errors.DatabaseUnavailable: (802, 503, "db failed"),
     errors.UserNotFound: (1101, 404, "user not registered"),
     errors.AlreadyRegistered: (1102, 409, "userID already registered"),
+    errors.ReservedForAdmin: (1102, 409, "userID is reserved for an admin"),
 }
 UNEXPECTED = (500, 500, "server error")
 
