@@ -1,4 +1,4 @@
-"""Configuration: defaults < instance/config.py < FLASK_* environment (SPEC §6).
+"""Configuration: defaults < instance/config.py < FLASK_* environment (docs/configuration.md).
 
 Also the first-run secret generation and the weak-secret check, so that the
 service never runs on a secret anybody else knows.
@@ -35,7 +35,7 @@ DEFAULTS = {
     # Seconds since the epoch; tests inject a fixed clock here.
     "OPENIM_CLOCK": time.time,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
-    # OPTIONS would answer an empty HTML 200; without it, a 405 envelope (SPEC §1).
+    # OPTIONS would answer an empty HTML 200; without it, a 405 envelope (docs/api-v2.md).
     "PROVIDE_AUTOMATIC_OPTIONS": False,
     # Who may read GET /metrics: clients in these networks, or with this bearer token.
     "OPENIM_METRICS_ALLOW": ["127.0.0.0/8", "::1/128"],
@@ -194,7 +194,7 @@ def check_secrets(config) -> None:
 
 def check_token_lifecycle(config) -> None:
     """OPENIM_MULTI_LOGIN names a policy; OPENIM_MANAGER_UIDS is a list of userIDs;
-    OPENIM_MAX_TOKENS_PER_PLATFORM is a positive integer (SPEC §9)."""
+    OPENIM_MAX_TOKENS_PER_PLATFORM is a positive integer (docs/api-v2.md)."""
     policy = config.get("OPENIM_MULTI_LOGIN")
     if policy not in MULTI_LOGIN_POLICIES:
         raise ConfigError(f"OPENIM_MULTI_LOGIN is {policy!r}; it must be one of: {', '.join(MULTI_LOGIN_POLICIES)}.")

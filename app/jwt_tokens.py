@@ -3,13 +3,13 @@
 No database, no Flask: a key, a clock reading and claims in, bytes out. Token
 records (who was issued what, kicks) are app/storage/token_records.py's.
 
-OpenIM v2 (SPEC §4): an HS256 JWT whose payload is exactly
+OpenIM v2 (docs/api-v2.md): an HS256 JWT whose payload is exactly
 `{"UID":…,"Platform":…,"exp":…,"nbf":…,"iat":…}`, compact, in that order,
 encoded as Go's encoding/json encodes it. PyJWT's encoder cannot produce those
 bytes (it escapes non-ASCII), so minting is done here with hmac; verifying
 uses PyJWT, always naming `algorithms=["HS256"]`.
 
-OpenIM v3 (SPEC §12): the payload openimsdk/tools tokenverify.BuildClaims
+OpenIM v3 (docs/api-v3.md): the payload openimsdk/tools tokenverify.BuildClaims
 writes, `{"UserID":…,"PlatformID":…,"exp":…,"iat":…}`, iat five seconds
 before now and no nbf. A token of one dialect is not the other's: each
 verify refuses the other's claim shape as unknown.
@@ -166,7 +166,7 @@ def _verified_claims(token: str, keys: tuple[str, ...], dialect: str) -> dict:
 def verify_token(token: str, keys: list[str], now: int) -> dict:
     """The claims of an OpenIM v2 token signed with one of `keys`, checked at `now`.
 
-    Raises in SPEC §9's order: TokenMalformed, TokenUnknown (bad signature or
+    Raises in docs/api-v2.md's order: TokenMalformed, TokenUnknown (bad signature or
     any algorithm but HS256), TokenExpired, TokenNotValidYet.
     """
     claims = dict(_verified_claims(token, tuple(keys), "v2"))  # a copy: the cached one stays as verified

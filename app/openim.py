@@ -4,7 +4,7 @@ A leaf module: it imports nothing of the app, so that configuration, schemas
 and the CLI can name a platform without loading tokens, models or the database.
 """
 
-# OpenIM v2's platform numbers and the names its tokens carry (SPEC §4).
+# OpenIM v2's platform numbers and the names its tokens carry (docs/api-v2.md).
 PLATFORM_NAMES = {
     1: "IOS",
     2: "Android",

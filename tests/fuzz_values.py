@@ -14,7 +14,7 @@ json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=F
 
 
 def request_keys() -> list[str]:
-    """Every documented body key, in the spellings clients use (SPEC §2 binds them all)."""
+    """Every documented body key, in the spellings clients use (docs/api-v2.md binds them all)."""
     keys = {"phoneNum"}
     for route in documented_routes(create_app(base_config("sqlite://"))).values():
         if route.request is not None:

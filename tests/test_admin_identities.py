@@ -1,4 +1,4 @@
-"""Admin identities (SPEC §9): every admin token can be revoked, and no API hands out an admin's userID."""
+"""Admin identities (docs/api-v2.md): every admin token can be revoked, and no API hands out an admin's userID."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The admins' command line (SPEC §7): `flask users create|import|token|list|show|delete`."""
+"""The admins' command line (docs/cli.md): `flask users create|import|token|list|show|delete`."""
 
 import io
 import re

@@ -1,4 +1,4 @@
-"""Configuration (SPEC §6): precedence, the instance folder, first-run secrets,
+"""Configuration (docs/configuration.md): precedence, the instance folder, first-run secrets,
 the weak-secret check, and no PyJWT key-length warnings with OpenIM's key."""
 
 import base64

@@ -1,4 +1,4 @@
-"""Deleting a user revokes all of its tokens, those being issued at that moment included (SPEC §9).
+"""Deleting a user revokes all of its tokens, those being issued at that moment included (docs/api-v2.md).
 
 Issuers call users.issue_token in a loop, each thread in an app context of
 its own, while `flask users delete --yes` runs; then someone else registers
@@ -99,7 +99,7 @@ def test_no_token_survives_a_delete_racing_its_issue_nor_serves_the_next_owner(a
         codes = {token: Api(client).parse_code(token) for token in old_tokens}
         assert {token: code for token, code in codes.items() if code != 705} == {}, f"round {round_number}"
 
-        # At once: in the delete's own second, as often as not (SPEC §9 makes it wait for the next).
+        # At once: in the delete's own second, as often as not (docs/api-v2.md makes it wait for the next).
         new_owner = Api(client).register_manager(
             VICTIM, operationID=f"next-owner-{round_number}", nickname=f"nick-{VICTIM}", phoneNumber="+1 555 0100"
         )
@@ -168,7 +168,7 @@ def test_a_registration_seconds_fraction_does_not_move_it_on(timed_app, fraction
 
 
 def test_only_a_v3_admin_token_stands_without_a_registered_user(timed_app):
-    """v3 admins need not be registered (SPEC §12); any other record needs its user."""
+    """v3 admins need not be registered (docs/api-v3.md); any other record needs its user."""
     client = timed_app.test_client()
     with timed_app.app_context():
         user_platform = tokens.mint("imAdmin", 1)

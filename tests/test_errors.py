@@ -1,4 +1,4 @@
-"""The envelope on every answer, and the body rules: SPEC §1, §5."""
+"""The envelope on every answer, and the body rules: docs/api-v2.md."""
 
 import json
 

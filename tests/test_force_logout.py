@@ -1,4 +1,4 @@
-"""POST /auth/force_logout and `flask users kick` (SPEC §9): kicks, who may kick, across instances."""
+"""POST /auth/force_logout and `flask users kick` (docs/api-v2.md): kicks, who may kick, across instances."""
 
 import pytest
 

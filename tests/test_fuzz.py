@@ -24,7 +24,7 @@ SCHEMA_EXAMPLES = FUZZ_EXAMPLES or 50
 PROPERTY_EXAMPLES = FUZZ_EXAMPLES or 150
 
 MAX_SECRET_LENGTH = 256
-# SPEC §5: what a request can be refused with. Anything else (500, 802) fails.
+# docs/api-v2.md: what a request can be refused with. Anything else (500, 802) fails.
 CLIENT_ERROR_CODES = {400, 401, 404, 405, 701, 703, 704, 705, 706, 801, 1101, 1102}
 
 
@@ -49,7 +49,7 @@ def prepare(case, tokens: list[str]) -> None:
 
     Generated secrets and tokens are wrong and stop at 401: the real ones (for
     most cases) let a case reach the rules and the database. JSON Schema counts
-    1.0 as an integer, Go's decoder and this service do not (SPEC §2), so
+    1.0 as an integer, Go's decoder and this service do not (docs/api-v2.md), so
     integral floats are sent as the integers JSON Schema takes them for. And
     the operationID header stands in for a missing body field, a rule across
     two parts of a request: so a case that leaves the field out, to be
@@ -74,7 +74,7 @@ def prepare(case, tokens: list[str]) -> None:
 def spells_a_key_another_way(case) -> bool:
     """Whether the body has a spelling of a documented key other than the canonical one.
 
-    Any spelling satisfies `required` and the last one wins (SPEC §2), which
+    Any spelling satisfies `required` and the last one wins (docs/api-v2.md), which
     JSON Schema cannot say: such a body, generated to break a rule, may well
     keep it. Those cases skip the check that they are refused, and only those.
     """

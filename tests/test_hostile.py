@@ -20,7 +20,7 @@ from app.wire_format.schema_base import StrictInteger, Text
 from tests.helpers import MINIMAL_BODY, SECRET, Api, base_config
 
 DEFAULT_LIMIT = 64 * 1024
-# Every answer to a hostile body must be one of these (SPEC §5), never a 5xx.
+# Every answer to a hostile body must be one of these (docs/api-v2.md), never a 5xx.
 CLIENT_ERROR_CODES = {400, 401, 404, 405, 701, 703, 704, 705, 706, 801, 1101, 1102}
 
 

@@ -1,4 +1,4 @@
-"""Secrets and logs (SPEC §5): nothing secret in any log record, one request
+"""Secrets and logs (docs/api-v2.md): nothing secret in any log record, one request
 line per request, and 500 / 503 answers that tell nothing but the envelope."""
 
 import logging

@@ -1,4 +1,4 @@
-"""OPENIM_MULTI_LOGIN (SPEC §9): keep, kick_same_platform, single; and what each costs user_token."""
+"""OPENIM_MULTI_LOGIN (docs/api-v2.md): keep, kick_same_platform, single; and what each costs user_token."""
 
 import pytest
 from sqlalchemy import event

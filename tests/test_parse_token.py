@@ -1,4 +1,4 @@
-"""POST /auth/parse_token (SPEC §9): every 70x produced for real, and the token records behind it."""
+"""POST /auth/parse_token (docs/api-v2.md): every 70x produced for real, and the token records behind it."""
 
 import base64
 import hashlib

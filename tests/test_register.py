@@ -1,4 +1,4 @@
-"""POST /auth/user_register: SPEC §2."""
+"""POST /auth/user_register: docs/api-v2.md."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Rotation (SPEC §9): previous API secrets and token keys still accepted; new tokens use the current key."""
+"""Rotation (docs/api-v2.md): previous API secrets and token keys still accepted; new tokens use the current key."""
 
 import jwt
 import pytest

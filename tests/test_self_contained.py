@@ -16,6 +16,7 @@ FORBIDDEN = re.compile(
         [
             re.escape(".." + "/" + SIBLING),  # the folder itself, relative to the checkout
             re.escape(SIBLING + "/") + "(?:seeds|tools|SPEC)",  # what it holds: the page, the scripts, the contract
+            re.escape("SP" + "EC §"),  # the contract's sections: a clone points readers at docs/ instead
             re.escape("/" + "work" + "/"),  # an absolute path on the developers' machine
             r"\]\(\.\./",  # a Markdown link that climbs out of the repository
             r"\.parent\s*/\s*[\"']" + SIBLING + r"[\"']",  # a path built from the checkout's parent

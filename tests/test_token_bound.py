@@ -1,4 +1,4 @@
-"""Token records stay bounded (SPEC §9): one record per distinct token, a cap on live ones, a prune that comes."""
+"""Token records stay bounded (docs/api-v2.md): one record per distinct token, a cap on live ones, a prune."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""/user/* (SPEC §10): what each caller may see and change."""
+"""/user/* (docs/api-v2.md): what each caller may see and change."""
 
 import json
 

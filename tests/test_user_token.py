@@ -1,4 +1,4 @@
-"""POST /auth/user_token: SPEC §3."""
+"""POST /auth/user_token: docs/api-v2.md."""
 
 import pytest
 

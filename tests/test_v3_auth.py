@@ -1,4 +1,4 @@
-"""/v3/auth/* (SPEC §12): admin tokens, user tokens an admin asks for, parse_token, force_logout."""
+"""/v3/auth/* (docs/api-v3.md): admin tokens, user tokens an admin asks for, parse_token, force_logout."""
 
 import pytest
 

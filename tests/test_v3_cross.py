@@ -1,4 +1,4 @@
-"""One service, two dialects (SPEC §12): the same users and the same token records."""
+"""One service, two dialects (docs/api-v3.md): the same users and the same token records."""
 
 from tests.helpers import SECRET, Api
 from tests.v3_calls import call, code, parse, register_users, user_token

@@ -1,4 +1,4 @@
-"""v3's envelope and headers (SPEC §12): errCode/errMsg/errDlt, HTTP 200, omitempty, 404/405/413/503, app_v3."""
+"""v3's envelope and headers (docs/api-v3.md): errCode/errMsg/errDlt, HTTP 200, omitempty, 404/405/413/503, app_v3."""
 
 import importlib
 

@@ -21,7 +21,7 @@ FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
 SCHEMA_EXAMPLES = FUZZ_EXAMPLES or 25
 PROPERTY_EXAMPLES = FUZZ_EXAMPLES or 60
 USER = "alice"
-# SPEC §12: what a request can be refused with. Anything else (500) fails.
+# docs/api-v3.md: what a request can be refused with. Anything else (500) fails.
 CLIENT_ERROR_CODES = {1001, 1002, 1004, 1102, 1501, 1503, 1504, 1505, 1506, 1507}
 
 

@@ -1,4 +1,4 @@
-"""The v3 OpenAPI documents: GET /v3/openapi.json, and app_v3's /openapi.json (SPEC §12)."""
+"""The v3 OpenAPI documents: GET /v3/openapi.json, and app_v3's /openapi.json (docs/api-v3.md)."""
 
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate

@@ -1,4 +1,4 @@
-"""OpenIM v3 tokens (SPEC §12), byte for byte, and each dialect refusing the other's.
+"""OpenIM v3 tokens (docs/api-v3.md), byte for byte, and each dialect refusing the other's.
 
 The vectors were worked out by hand from OpenIM's Go source, not from this
 service: openimsdk/tools tokenverify/jwt_token.go (BuildClaims: struct

@@ -1,4 +1,4 @@
-"""/v3/user/* (SPEC §12): batch register, profiles, account_check, paged listings."""
+"""/v3/user/* (docs/api-v3.md): batch register, profiles, account_check, paged listings."""
 
 from datetime import UTC, datetime, timedelta
 

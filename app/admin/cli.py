@@ -1,4 +1,4 @@
-"""`flask users …`: the admins' door onto the same rules as the API (SPEC §7)."""
+"""`flask users …`: the admins' door onto the same rules as the API (docs/cli.md)."""
 
 import shlex
 import sys

@@ -1,4 +1,4 @@
-"""Reading an import file (SPEC §7): CSV with a header row, or JSON Lines, into rows, lazily.
+"""Reading an import file (docs/cli.md): CSV with a header row, or JSON Lines, into rows, lazily.
 
 Each row comes with the line it began on, so that the import can report it.
 """

@@ -1,4 +1,4 @@
-"""Bulk import of users from CSV or JSON Lines, streamed in batches (SPEC §7).
+"""Bulk import of users from CSV or JSON Lines, streamed in batches (docs/cli.md).
 
 Every row is validated with the schema of /auth/user_register; rows whose
 userID exists are skipped, never overwritten, and a userID repeated within the

@@ -1,4 +1,4 @@
-"""Who may call what (SPEC §2, §9, §10, §12): the API secret, v2's managers and v3's admins.
+"""Who may call what (docs/api-v2.md and docs/api-v3.md): the API secret, v2's managers and v3's admins.
 
 Both come from OPENIM_MANAGER_UIDS. A v3 admin is any userID of that list, as
 OpenIM v3 creates its admins at start-up; a v2 manager must also be registered.

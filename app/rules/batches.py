@@ -1,4 +1,4 @@
-"""Registering users a batch at a time (OpenIM v3's user_register, SPEC §12): all or none.
+"""Registering users a batch at a time (OpenIM v3's user_register, docs/api-v3.md): all or none.
 
 A batch stores every user or none of them. A userID that exists makes the
 whole batch AlreadyRegistered, unless every user of the batch was created by

@@ -1,4 +1,7 @@
-"""Users a page at a time: v2's and v3's get_all_users_uid, v3's get_users, the CLI's list (SPEC §10, §12)."""
+"""Users a page at a time: v2's and v3's get_all_users_uid, v3's get_users, the CLI's list.
+
+The routes are in docs/api-v2.md and docs/api-v3.md.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The token door (SPEC §4, §9, §12): every token is issued, checked and kicked here.
+"""The token door (docs/api-v2.md and docs/api-v3.md): every token is issued, checked and kicked here.
 
 Both dialects, the CLI and the tests come through these functions; nothing
 else mints or records a token. Issue: mint (with the app's key, lifetime and
@@ -190,7 +190,7 @@ def wait_past_previous_owners(user_ids: list[str]) -> None:
 
     A token carries whole seconds and no unique ID: minted in the second of
     the previous owner's last token, the next owner's would be the same bytes,
-    and the old owner's copy would be the new owner's (SPEC §9). So a
+    and the old owner's copy would be the new owner's (docs/api-v2.md). So a
     registration right after a delete waits for the next second, and gives up
     (DatabaseUnavailable) when another instance's clock runs that far ahead.
     """
@@ -213,7 +213,7 @@ def live_tokens(user_id: str) -> list[token_record_reads.LiveTokens]:
 def check(token: str | None, claims: Claims = V2) -> TokenOwner:
     """Whose a live token is: verified with the current or a previous key, recorded, not kicked.
 
-    Raises in SPEC §9's order: the errors of the dialect's verify, then the record's.
+    Raises in docs/api-v2.md's order: the errors of the dialect's verify, then the record's.
     """
     if not token:
         raise TokenMalformed()

@@ -50,7 +50,7 @@ def issue_admin_token(user_id: str) -> IssuedToken:
 
 
 def issue_v3_user_token(user_id: str, platform: int) -> IssuedToken:
-    """An OpenIM v3 token for an ordinary registered user, checked in SPEC §12's order.
+    """An OpenIM v3 token for an ordinary registered user, checked in docs/api-v3.md's order.
 
     Platform 10 → NoPermission, outside 1–11 → InvalidInput; an admin → NoPermission;
     unknown → UserNotFound; a notification or bot account → InvalidInput.
@@ -65,7 +65,7 @@ def issue_v3_user_token(user_id: str, platform: int) -> IssuedToken:
 
 
 def refuse_admin_ids(user_ids: list[str]) -> None:
-    """An admin's userID is registered by an operator only (SPEC §9): ReservedForAdmin through the API."""
+    """An admin's userID is registered by an operator only (docs/api-v2.md): ReservedForAdmin through the API."""
     if any(access.is_admin_id(user_id) for user_id in user_ids):
         raise ReservedForAdmin()
 
@@ -172,7 +172,7 @@ def kick_user(user_id: str, platform: int | None = None) -> int:
     """Kick a user's tokens issued so far, on `platform` or on all; how many records were kicked.
 
     UserNotFound unless the user is registered or is an admin: an admin need
-    not be registered, and every token can be revoked (SPEC §9).
+    not be registered, and every token can be revoked (docs/api-v2.md).
     """
     if not is_registered(user_id) and not access.is_admin_id(user_id):
         raise UserNotFound()
@@ -183,7 +183,7 @@ def delete_user(user_id: str) -> None:
     """Delete the user and revoke its tokens (the token door deletes their records alongside).
 
     An admin that is not registered has only tokens: those are revoked, so
-    that every token can be (SPEC §9). UserNotFound for any other userID not
+    that every token can be (docs/api-v2.md). UserNotFound for any other userID not
     registered.
     """
     admin_id = access.is_admin_id(user_id)

@@ -45,12 +45,12 @@ class User(db.Model):
     birth: Mapped[int] = mapped_column(BigInteger, default=0)
     email: Mapped[str] = mapped_column(String(64), default="")
     ex: Mapped[str] = mapped_column(String(1024), default="")
-    # OpenIM v3's fields (SPEC §12): 0 for users registered through v2.
+    # OpenIM v3's fields (docs/api-v3.md): 0 for users registered through v2.
     # app_manger_level is OpenIM's spelling; 3 and 4 mark notification and bot accounts.
     app_manger_level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     global_recv_msg_opt: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     # The operationID of the request that created the user: a second request
-    # with the same one is a retry and succeeds again (SPEC §2).
+    # with the same one is a retry and succeeds again (docs/api-v2.md).
     operation_id: Mapped[str] = mapped_column(String(64))
     # Naive UTC, whole seconds of the app's clock (OPENIM_CLOCK): parse_token
     # compares it with the iat of the user's tokens.
@@ -66,7 +66,7 @@ class TokenStatus(enum.Enum):
 
 
 class TokenRecord(db.Model):
-    """An issued login token (SPEC §9), by the token's SHA-256, never the token.
+    """An issued login token (docs/api-v2.md), by the token's SHA-256, never the token.
 
     Byte-identical tokens (same user, platform, second) share one record: a
     token issued again after a kick sets its record normal again. Indexes:

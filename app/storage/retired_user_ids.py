@@ -1,4 +1,4 @@
-"""Retired userIDs: the last second a deleted user's tokens were issued (SPEC §9).
+"""Retired userIDs: the last second a deleted user's tokens were issued (docs/api-v2.md).
 
 OpenIM's tokens carry whole seconds and no unique ID, so the next owner of a
 userID must get its first token after that second (app/rules/tokens.py

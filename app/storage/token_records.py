@@ -1,4 +1,4 @@
-"""The token records' SQL (SPEC §9): who was issued which token, and which were kicked.
+"""The token records' SQL (docs/api-v2.md): who was issued which token, and which were kicked.
 
 Every issue is recorded by the token's SHA-256 (never the token) in the
 database all instances share, so a kick through one instance is seen by all.
@@ -90,7 +90,7 @@ def _upsert(statement_of: Callable, dialect_name: str):
     """`statement_of(insert)`'s INSERT that, for a hash already recorded, sets the record normal again.
 
     Byte-identical tokens (same user, platform, second) share one record; a
-    token issued again after a kick is valid again (SPEC §9).
+    token issued again after a kick is valid again (docs/api-v2.md).
     """
     if dialect_name == "sqlite":
         statement = statement_of(sqlite.insert(_records))

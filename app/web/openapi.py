@@ -62,7 +62,7 @@ FIELD_DESCRIPTIONS = {
     "ex": "Free-form extension.",
 }
 
-# SPEC §2: no control characters (Unicode Cc), no leading or trailing white
+# docs/api-v2.md: no control characters (Unicode Cc), no leading or trailing white
 # space as Python's str.isspace counts it. Spelled out rather than with \s,
 # whose ECMA-262 meaning differs (it includes U+FEFF).
 _CONTROL = field_rules.CONTROL_CHARACTERS

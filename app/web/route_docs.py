@@ -80,7 +80,7 @@ _FOLDS_TO = {"s": "\u017f", "k": "\u212a"}
 
 
 def spellings_pattern(key: str) -> str:
-    """A regex for every key that binds to `key`: the same letters in any case (SPEC §2)."""
+    """A regex for every key that binds to `key`: the same letters in any case (docs/api-v2.md)."""
     classes = []
     for char in key.lower():
         if char.isalpha():

@@ -1,7 +1,7 @@
 """token_records table
 
 One row per issued token, by the token's SHA-256 (never the token itself), so
-that every instance sees which tokens are live or kicked (SPEC §9). On
+that every instance sees which tokens are live or kicked (docs/api-v2.md). On
 MySQL/MariaDB the user_id column is utf8mb4 with a binary collation, as in
 users, so that user IDs compare exactly.
 

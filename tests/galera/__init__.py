@@ -1,1 +1,1 @@
-"""Scale-out on a real three-node MariaDB Galera cluster (SPEC §11): `make test-galera`."""
+"""Scale-out on a real three-node MariaDB Galera cluster (docs/deployment.md): `make test-galera`."""

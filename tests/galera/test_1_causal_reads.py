@@ -1,4 +1,4 @@
-"""Causal reads across nodes (SPEC §11): wsrep_sync_wait, set only on a Galera node."""
+"""Causal reads across nodes (docs/deployment.md): wsrep_sync_wait, set only on a Galera node."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""Races across nodes (SPEC §11): one winner, certification conflicts retried, nothing lost."""
+"""Races across nodes (docs/deployment.md): one winner, certification conflicts retried, nothing lost."""
 
 import logging
 import uuid

@@ -1,4 +1,4 @@
-"""Token kicks across nodes (SPEC §9, §11): a kick through one node is seen by all at once."""
+"""Token kicks across nodes (docs/api-v2.md and docs/deployment.md): a kick through one node is seen by all at once."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""A node dies under load (SPEC §11).
+"""A node dies under load (docs/deployment.md).
 
 kill -9 of one node during a burst of registrations through all three
 instances: the instances on the other nodes keep answering (their writes

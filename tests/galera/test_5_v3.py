@@ -1,4 +1,4 @@
-"""OpenIM v3 across Galera nodes (SPEC §11, §12): one instance per node, acting as one service.
+"""OpenIM v3 across Galera nodes (docs/deployment.md and docs/api-v3.md): one instance per node, acting as one service.
 
 An admin token through node 1, a batch registered through node 2, a user
 token and parse_token through node 3, a kick through node 1 seen everywhere;

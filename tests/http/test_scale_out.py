@@ -1,4 +1,4 @@
-"""Two instances of the service, one database, behave as one service (SPEC §11).
+"""Two instances of the service, one database, behave as one service (docs/deployment.md).
 
 On MySQL/MariaDB, as several hosts would run them; on SQLite, as one host can
 (two gunicorn masters on one database file).

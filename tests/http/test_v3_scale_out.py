@@ -1,4 +1,4 @@
-"""OpenIM v3 across instances (SPEC §11, §12): three gunicorn instances on one database act as one.
+"""OpenIM v3 across instances (docs/deployment.md): three gunicorn instances on one database act as one.
 
 Two serve v3 under /v3 beside v2 (wsgi:app), the third v3 at its root
 (wsgi:app_v3, OpenIM v3's own layout): an admin token from one, a batch

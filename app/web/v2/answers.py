@@ -1,4 +1,4 @@
-"""OpenIM v2's answers (SPEC §1, §5): the envelope, and the error table.
+"""OpenIM v2's answers (docs/api-v2.md): the envelope, and the error table.
 
 Every answer, success or failure, is `{"errCode": int, "errMsg": str, "data": ...}`
 with an HTTP status that mirrors its class. Nothing here ever echoes a secret,

@@ -1,4 +1,4 @@
-"""OpenIM v2's request bodies (SPEC §2–§3, §9–§10), and the `data` of its answers.
+"""OpenIM v2's request bodies (docs/api-v2.md–§3, §9–§10), and the `data` of its answers.
 
 Request schemas load bodies (the views call them through web.wire.load_request);
 the answer schemas dump stored users, or only document what a view answers.
@@ -34,7 +34,7 @@ class UserTokenSchema(WireSchema, SecretMixin):
 
 
 class OptionalSecretMixin(Schema):
-    """Routes that take either body `secret` or header `token` (SPEC §9, §10)."""
+    """Routes that take either body `secret` or header `token` (docs/api-v2.md)."""
 
     secret = Text(validate=length(None, 256))
 

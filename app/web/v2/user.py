@@ -1,4 +1,4 @@
-"""/user/* (SPEC §10): load the body, find out who calls, check what they may do, answer."""
+"""/user/* (docs/api-v2.md): load the body, find out who calls, check what they may do, answer."""
 
 from flask import Blueprint, current_app, request
 

@@ -1,1 +1,1 @@
-"""OpenIM v3's wire dialect (SPEC §12): its routes, request schemas, error table and envelope."""
+"""OpenIM v3's wire dialect (docs/api-v3.md): its routes, request schemas, error table and envelope."""

@@ -1,4 +1,4 @@
-"""OpenIM v3's answers (SPEC §12): the envelope, and the error table.
+"""OpenIM v3's answers (docs/api-v3.md): the envelope, and the error table.
 
 As openimsdk/tools apiresp.ApiResponse writes them: `{"errCode", "errMsg",
 "errDlt", "data"}`, `data` left out when there is none (`json:"data,omitempty"`),

@@ -1,4 +1,4 @@
-"""/v3/auth/* (SPEC §12): load the body, call the rules, answer in v3's envelope."""
+"""/v3/auth/* (docs/api-v3.md): load the body, call the rules, answer in v3's envelope."""
 
 from flask import Blueprint, current_app
 

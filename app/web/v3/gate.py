@@ -1,4 +1,4 @@
-"""What every v3 route checks (SPEC §12), as open-im-server's gin middleware and RPCs do.
+"""What every v3 route checks (docs/api-v3.md), as open-im-server's gin middleware and RPCs do.
 
 Before the body: the `operationID` header on every route (mw.GinParseOperationID),
 then the `token` header on all but WITHOUT_TOKEN (GinParseToken and its

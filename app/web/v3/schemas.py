@@ -1,4 +1,4 @@
-"""OpenIM v3's request bodies (SPEC §12), and the `data` of its answers.
+"""OpenIM v3's request bodies (docs/api-v3.md), and the `data` of its answers.
 
 Field rules are app/wire_format/field_rules.py's, shared with v2, plus v3's own: no `:` in a
 registered userID, appMangerLevel 0–4, globalRecvMsgOpt 0–2. Nested objects

@@ -1,4 +1,4 @@
-"""/v3/user/* (SPEC §12): load the body, check what the caller may do, call the rules, answer."""
+"""/v3/user/* (docs/api-v3.md): load the body, check what the caller may do, call the rules, answer."""
 
 from datetime import UTC
 
