@@ -18,7 +18,6 @@ FORBIDDEN = re.compile(
             re.escape(SIBLING + "/") + "(?:seeds|tools|SPEC)",  # what it holds: the page, the scripts, the contract
             re.escape("SP" + "EC §"),  # the contract's sections: a clone points readers at docs/ instead
             re.escape("/" + "work" + "/"),  # an absolute path on the developers' machine
-            r"\]\(\.\./",  # a Markdown link that climbs out of the repository
             r"\.parent\s*/\s*[\"']" + SIBLING + r"[\"']",  # a path built from the checkout's parent
         ]
     )
@@ -49,8 +48,17 @@ def repository_files() -> list[Path]:
     return [REPO_ROOT / name for name in listed.decode().split("\0") if name and (REPO_ROOT / name).is_file()]
 
 
-def outside_references(text: str) -> list[str]:
-    return [match.group(0) for match in FORBIDDEN.finditer(text)]
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)")
+
+
+def outside_references(text: str, where: Path = REPO_ROOT / "README.md") -> list[str]:
+    """The forbidden pieces of a line of the file `where`, and its Markdown links that climb out of the repository."""
+    found = [match.group(0) for match in FORBIDDEN.finditer(text)]
+    for match in MARKDOWN_LINK.finditer(text):
+        target = match.group(1)
+        if "://" not in target and not (where.parent / target).resolve().is_relative_to(REPO_ROOT):
+            found.append(match.group(0))
+    return found
 
 
 def test_no_file_refers_outside_the_repository():
@@ -60,7 +68,7 @@ def test_no_file_refers_outside_the_repository():
         f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
         for path in files
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-        if outside_references(line)
+        if outside_references(line, path)
     ]
     assert found == []
 
@@ -72,5 +80,7 @@ def test_the_check_catches_what_it_is_meant_to():
     assert outside_references(f"the page ({SIBLING}/seeds/000.txt)")
     assert outside_references(f'ROOT.parent / "{SIBLING}" / "tools"')
     assert outside_references("see [the notes](" + ".." + "/notes.md)")
+    assert outside_references("see [the notes](" + "../.." + "/notes.md)", REPO_ROOT / "docs" / "cli.md")
+    assert not outside_references("see [Try it](" + ".." + "/README.md#try-it)", REPO_ROOT / "docs" / "cli.md")
     assert not outside_references("The shared MariaDB is never touched; scripts/galera-cluster.sh up")
     assert not outside_references('ROOT / "scripts" / "galera-cluster.sh"')
