@@ -4,7 +4,8 @@ For each backend (SQLite; MariaDB when it answers at BENCH_DATABASE_URL), seed
 users, serve the service (wsgi:app) and its floor (bench/floor.py) with
 gunicorn.conf.py, and drive them in turn with wrk at 32 connections on 127.0.0.1:
 user_token, user_register (fresh userID per request) and a trivial request
-(an unknown route: a 404 through the app's error envelope); then OpenIM v3's
+(an unknown route: a 404 through the app's error envelope), the latter also
+against bare Flask (bench/bare_flask.py) answering the same bytes; then OpenIM v3's
 get_user_token on the service alone (the floor speaks only v2), taking turns
 with v2's user_token and held to its rate; then user_token with Prometheus
 metrics on vs off (OPENIM_METRICS). The full run also
@@ -48,6 +49,11 @@ USER_COLUMNS = "user_id, nickname, face_url, gender, phone_number, birth, email,
 CSV_HEADER = ["userID", "nickname", "gender", "email"]
 # OPENIM_MANAGER_UIDS of the bench's servers: v3's get_user_token needs an admin token.
 BENCH_ADMIN = "bench-admin"
+# bench/bare_flask.py's server: the same Flask with nothing of the app's, for the 404.
+BARE = "bare_flask"
+# The issue "Speed: the cost of every request down to Flask's own": the app's 404 at least 85 %
+# of bare Flask's, and p99 within 1.5 × the floor's on user_token and user_register.
+BARE_FLASK_TARGET, FLOOR_P99_TARGET = 0.85, 1.5
 
 sys.path.insert(0, str(ROOT))
 
@@ -275,9 +281,11 @@ class Bench:
         self.load_averages.append(os.getloadavg()[0])
         return results[-1]
 
-    def compare(self, servers: dict, script: str, users: dict, label: str) -> dict:
-        """Each server's best of `rounds` runs of `script`, the servers taking turns."""
-        return self.take_turns({name: (server, script, users[name]) for name, server in servers.items()}, label)
+    def compare(self, servers: dict, script: str, users: dict | int, label: str) -> dict:
+        """Each server's best of `rounds` runs of `script`, the servers taking turns; `users`
+        seeded in all of them or, a dict, in each."""
+        seeded = users if isinstance(users, dict) else dict.fromkeys(servers, users)
+        return self.take_turns({name: (server, script, seeded[name]) for name, server in servers.items()}, label)
 
     def take_turns(self, runs: dict, label: str) -> dict:
         """Each named (server, script, users) run's best of `rounds`, the runs taking turns."""
@@ -295,7 +303,7 @@ class Bench:
         return Server(target, {**self.env, "FLASK_SQLALCHEMY_DATABASE_URI": backend.url}, log_name)
 
     def endpoints(self, backend: Backend, users: int) -> dict:
-        """Service and floor, each endpoint, on a database seeded with `users` users."""
+        """Service and floor, each endpoint, on a database seeded with `users` users; the 404 on bare Flask too."""
         print(f"[{backend.name}] seeding {users} users")
         backend.recreate(self.env)
         backend.insert_users(user_rows(users), batch=10000)
@@ -304,13 +312,18 @@ class Bench:
         floor.Database(backend.url).connect().close()  # its token table, before the workers race for it
         servers = {}
         try:
-            for app, target in (("service", "wsgi:app"), ("floor", "bench.floor:app")):
+            for app, target in (("service", "wsgi:app"), ("floor", "bench.floor:app"), (BARE, "bench.bare_flask:app")):
                 servers[app] = self.serve(target, backend, f"{backend.name}-{app}")
+            for app in ("service", "floor"):
                 check_answer(servers[app], users, self.secret)
             results = {}
-            for script in ("token", "register", "trivial"):
-                best = self.compare(servers, script, {"service": users, "floor": users}, backend.name)
+            for script in ("token", "register"):
+                best = self.compare({app: servers[app] for app in ("service", "floor")}, script, users, backend.name)
                 results.update({(app, script): result for app, result in best.items()})
+            # The 404 takes three turns a round: the service, the floor and bare Flask, whose ratio
+            # to the service is what the app adds to Flask's own cost.
+            best = self.compare(servers, "trivial", users, backend.name)
+            results.update({(app, "trivial"): result for app, result in best.items()})
             # v3 against v2 on the service, turn about as every ratio here: the database
             # has grown since user_token's runs above (the registrations, the records).
             self.env["BENCH_ADMIN_TOKEN"] = admin_token(servers["service"], self.secret)
@@ -535,6 +548,9 @@ def report(
         "`trivial` is GET of an unknown route: the app's 404 answer through its full error envelope, with no "
         "database work (/healthz probes the database, so it is not the trivial one); errors there count "
         "answers other than 404.",
+        "Bare Flask (`bench/bare_flask.py`) is the same Flask with no extensions, hooks or routes, answering "
+        "that route with the service's very bytes, status and Content-Type from one error handler: the "
+        "service's 404 against it is what the app adds to Flask's own cost.",
         "Errors are non-2xx answers plus socket errors (connect, read, write, timeout).",
         "",
     ]
@@ -553,6 +569,11 @@ def report(
                 f"| {name_} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
                 f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * s['rps'] / f['rps']:.0f} % |"
             )
+        s, b = results[("service", "trivial")], results[(BARE, "trivial")]
+        lines.append(
+            f"| 404: app vs bare Flask | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
+            f"{b['rps']:.0f} | {b['p99_ms']:.2f} | {b['errors']} | {100 * s['rps'] / b['rps']:.0f} % of bare Flask |"
+        )
         v3, v2 = results[("service", "token_v3")], results[("service", "token_beside_v3")]
         lines.append(
             f"| v3 get_user_token | {v3['rps']:.0f} | {v3['p50_ms']:.2f} | {v3['p99_ms']:.2f} | "
@@ -560,6 +581,8 @@ def report(
         )
         lines += [
             "",
+            "The 404 row's floor columns are bare Flask's (`bench/bare_flask.py`), measured in the same rounds "
+            "as the trivial row: the service, the floor and bare Flask took turns.",
             f"v3 get_user_token (an admin token in its header, checked on every call) and v2 user_token took "
             f"turns on the service after the runs above; v2 did {v2['rps']:.0f} req/s (p99 {v2['p99_ms']:.2f} ms, "
             f"{v2['errors']} errors) in those rounds.",
@@ -623,6 +646,20 @@ def report(
             f"| {name}: user_register ≥ 40 % of floor | {100 * ratio_r:.0f} % ({r['errors']} errors) | "
             f"{verdict(ratio_r >= 0.4 and r['errors'] == 0)} |"
         )
+        for script, route in (("token", "user_token"), ("register", "user_register")):
+            s, f = results[("service", script)], results[("floor", script)]
+            times = s["p99_ms"] / f["p99_ms"]
+            lines.append(
+                f"| {name}: {route} p99 ≤ {FLOOR_P99_TARGET} × the floor's | {s['p99_ms']:.1f} ms vs "
+                f"{f['p99_ms']:.1f} ms, {times:.1f} × | {verdict(times <= FLOOR_P99_TARGET)} |"
+            )
+        s, b = results[("service", "trivial")], results[(BARE, "trivial")]
+        ratio = s["rps"] / b["rps"]
+        lines.append(
+            f"| {name}: 404 ≥ {100 * BARE_FLASK_TARGET:.0f} % of bare Flask's, 0 errors | {100 * ratio:.0f} % "
+            f"(p99 {s['p99_ms']:.1f} vs {b['p99_ms']:.1f} ms, {s['errors']} errors) | "
+            f"{verdict(ratio >= BARE_FLASK_TARGET and s['errors'] == 0)} |"
+        )
         v3, v2 = results[("service", "token_v3")], results[("service", "token_beside_v3")]
         ratio_v3 = v3["rps"] / v2["rps"]
         lines.append(
@@ -677,9 +714,11 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     ensure_wrk()
+    from bench.test_bare_flask import test_bare_flask_answers_the_service_404
     from bench.test_floor import test_floor_mints_the_service_tokens
 
     test_floor_mints_the_service_tokens()
+    test_bare_flask_answers_the_service_404()
     bench = Bench(args.quick)
     try:
         if args.profile:
