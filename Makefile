@@ -67,10 +67,17 @@ lock: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-# Benchmarks (bench/run.py; see BENCHMARKS.md). Both drive gunicorn with wrk on 127.0.0.1.
+# Benchmarks (bench/run.py; see BENCHMARKS.md). They drive gunicorn with wrk on 127.0.0.1.
 #   make bench        full: SQLite, MariaDB if it answers (BENCH_DATABASE_URL), 1M users, 1M-row import
 #   make bench-quick  CI smoke, < 1 minute: SQLite, 1 000 users, 3 s runs; bench/out/BENCHMARKS-quick.md
-.PHONY: bench bench-quick
+#   make bench-ab REF=<commit>
+#                     REF (git archive of it) against this working tree, uncommitted changes included,
+#                     or against HEAD_REF=<commit>: both served turn about, each from its own code and
+#                     database; per route the median req/s and p99 of each and HEAD / REF (bench/ab.py;
+#                     bench/out/ab-<REF>.md). A commit's speed claim again: REF=<commit>~1 HEAD_REF=<commit>.
+#                     ROUNDS=3 SECONDS=5 USERS=100000 ROUTES=token,token_v3,register,trivial by default;
+#                     on MariaDB with BENCH_DATABASE_URL (databases <its name>_ref and _head). ~2.5 minutes.
+.PHONY: bench bench-quick bench-ab
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
@@ -78,6 +85,11 @@ bench: $(DEV_STAMP)
 
 bench-quick: $(DEV_STAMP)
 	$(BIN)/python bench/run.py --quick
+
+bench-ab: $(DEV_STAMP)
+	@test -n "$(REF)" || { echo "usage: make bench-ab REF=<commit> [HEAD_REF=<commit>] [ROUNDS=3] [SECONDS=5] [USERS=100000] [ROUTES=token,...]" >&2; exit 2; }
+	$(BIN)/python bench/ab.py '$(REF)' $(if $(HEAD_REF),--head '$(HEAD_REF)') $(if $(ROUNDS),--rounds $(ROUNDS)) \
+		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(USERS),--users $(USERS)) $(if $(ROUTES),--routes $(ROUTES))
 
 # Standalone MariaDB (3306) vs the three-node Galera cluster (3311-3313), three gunicorn instances each;
 # ~3 minutes; its own section of BENCHMARKS.md (bench/galera.py). Also the last step of `make bench`.

@@ -91,8 +91,9 @@ class Backend:
             connect_timeout=2,
         )
 
-    def recreate(self, env: dict) -> None:
-        """Drop and create this database (never one whose name lacks 'bench'), then `flask db upgrade`."""
+    def recreate(self, env: dict, cwd: Path = ROOT) -> None:
+        """Drop and create this database (never one whose name lacks 'bench'), then `flask db upgrade`
+        of the checkout in `cwd` (this one unless told)."""
         if self.url.startswith("sqlite"):
             path = Path(self.url.split("///", 1)[1])
             for suffix in ("", "-wal", "-shm"):
@@ -111,6 +112,7 @@ class Backend:
         run(
             [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
             env={**env, "FLASK_SQLALCHEMY_DATABASE_URI": self.url},
+            cwd=cwd,
         )
 
     def insert_users(self, rows, batch: int = 1000) -> int:
@@ -148,8 +150,8 @@ def mysql_answers(url: str) -> bool:
 
 
 # ----------------------------------------------------------------- processes
-def run(cmd: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, **kwargs)
+def run(cmd: list[str], env: dict, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, **kwargs)
 
 
 def free_port() -> int:
@@ -159,14 +161,19 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn with the production config, serving `target` on a free loopback port."""
+    """gunicorn with the production config, serving `target` on a free loopback port.
 
-    def __init__(self, target: str, env: dict, log_name: str):
+    From this checkout unless `cwd` names another (bench/ab.py): its gunicorn.conf.py, its code.
+    `wrk_env` is added to the environment of the wrk runs against it (Bench.load).
+    """
+
+    def __init__(self, target: str, env: dict, log_name: str, cwd: Path = ROOT):
         self.port = free_port()
+        self.wrk_env = {}
         self.log = open(OUT / f"{log_name}.log", "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", target],
-            cwd=ROOT,
+            cwd=cwd,
             env={**env, "OPENIM_BIND": f"127.0.0.1:{self.port}"},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -276,7 +283,12 @@ class Bench:
         results = []
         for seconds in (self.warmup, self.seconds):
             self.runs += 1
-            env = {**self.env, "BENCH_USERS": str(users), "BENCH_RUN": f"r{os.getpid()}x{self.runs}"}
+            env = {
+                **self.env,
+                **server.wrk_env,
+                "BENCH_USERS": str(users),
+                "BENCH_RUN": f"r{os.getpid()}x{self.runs}",
+            }
             results.append(wrk(server, script, seconds, env))
         self.load_averages.append(os.getloadavg()[0])
         return results[-1]
