@@ -534,6 +534,32 @@ def machine() -> dict:
     }
 
 
+# Written into every report, so that BENCHMARKS.md says how it is made and how to check a claim.
+HOW_TO_RUN = [
+    "## How to run",
+    "",
+    "- `make bench`: this file, about 20 minutes and the whole machine: SQLite, then MariaDB when it answers "
+    "at BENCH_DATABASE_URL (default `mysql+pymysql://root@127.0.0.1:3306/openim_bench`), then "
+    "`make bench-galera`'s section; the hand-written notes at its end are kept.",
+    "- `make bench-quick`: the CI smoke, under a minute: SQLite, 1 000 users, one round of 3 s; writes "
+    "bench/out/BENCHMARKS-quick.md and fails on any error. Its numbers are not the benchmark.",
+    "- `make bench-galera`: the standalone-vs-Galera section only (bench/galera.py).",
+    "- `make bench-ab REF=<commit>`: REF against the working tree, uncommitted changes included "
+    "(bench/ab.py). REF's tree (`git archive`) and this one are each served by their own wsgi.py and "
+    "gunicorn.conf.py with the same venv, each on its own freshly migrated and seeded database, and wrk "
+    "loads them in turn (REF first in odd rounds, HEAD first in even ones). Prints and writes to "
+    "bench/out/ab-<REF's hash>.md, per route, each side's median req/s and p99 and HEAD / REF, and each "
+    "round's numbers. `ROUNDS=3 SECONDS=5 USERS=100000 ROUTES=token,token_v3,register,trivial` by "
+    "default (about 2.5 minutes); with BENCH_DATABASE_URL on MariaDB, in the databases `<its name>_ref` "
+    "and `<its name>_head`. `HEAD_REF=<commit>` serves that commit instead of the working tree, so "
+    "`make bench-ab REF=<commit>~1 HEAD_REF=<commit>` measures a commit's speed claim again. On a shared "
+    "machine single rounds spread widely (two servers of the same code have measured 71 to 128 % of each "
+    "other in one-round runs): claim from three rounds or more, and read the ratio of each round too.",
+    "- `.venv/bin/python bench/run.py --profile`: py-spy on the service's workers under wrk.",
+    "",
+]
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -565,6 +591,7 @@ def report(
         "service's 404 against it is what the app adds to Flask's own cost.",
         "Errors are non-2xx answers plus socket errors (connect, read, write, timeout).",
         "",
+        *HOW_TO_RUN,
     ]
     for name, (users, results) in backends.items():
         lines += [
