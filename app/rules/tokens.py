@@ -6,7 +6,8 @@ clock) → record, in one transaction with whatever the caller stores alongside
 → inside it, the multi-login policy's and the per-platform bound's kicks →
 after the commit, prune when due and count. Check: verify the JWT with the
 current or a previous key, then its record. The records' SQL is
-app/storage/token_records.py's; this module decides what it is asked.
+app/storage/token_records.py's and record_writes.py's; this module decides
+what they are asked.
 """
 
 import enum
@@ -24,7 +25,7 @@ from app.errors import InvalidInput, TokenKicked, TokenMalformed, TokenNotRecord
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.openim import ADMIN_PLATFORM
 from app.rules import clock
-from app.storage import token_records, user_rows
+from app.storage import record_writes, token_records, user_rows
 from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
@@ -152,7 +153,7 @@ def kick(user_id: str, platform: int | None = None) -> int:
 
     Tokens issued afterwards are valid, even byte-identical ones (same second).
     """
-    kicked = token_records.kick_tokens(user_id, platform)
+    kicked = record_writes.kick_tokens(user_id, platform)
     metrics.count_kick(platform)
     return kicked
 
@@ -166,11 +167,11 @@ def revoke_all(user_id: str, alongside: Callable[[Connection], int]) -> int:
     an issue racing it either commits before, and its record is deleted here,
     or finds no user. Returns what `alongside` returned.
     """
-    token_records.delete_records_in_batches(user_id)
+    record_writes.delete_records_in_batches(user_id)
 
     def last_records(connection: Connection) -> int:
         result = alongside(connection)
-        token_records.delete_records_of(connection, user_id)
+        record_writes.delete_records_of(connection, user_id)
         return result
 
     return run_in_transaction(last_records)
