@@ -6,8 +6,10 @@ without persistence, in a temporary folder, and is flushed, stopped, paused
 apps on one of them and closes their clients at the end.
 """
 
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,6 +35,27 @@ def wait_until(condition, seconds: float = READY_SECONDS, what: str = "redis") -
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} not ready within {seconds}s")
+
+
+# A cluster node also listens on its port + 10000 (the cluster bus), so its port is at most 55535.
+CLUSTER_BUS_OFFSET = 10000
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_port() -> int:
+    for _ in range(1000):
+        port = random.randrange(20000, 65535 - CLUSTER_BUS_OFFSET)
+        if bindable(port) and bindable(port + CLUSTER_BUS_OFFSET):
+            return port
+    raise AssertionError("no free port pair for a cluster node")
 
 
 class RedisServer:
@@ -90,7 +113,11 @@ class RedisCluster:
 
     def __init__(self, folder: Path):
         self.nodes = [
-            RedisServer(folder / f"node{n}", "--cluster-enabled", "yes", "--cluster-config-file", f"nodes{n}.conf")
+            RedisServer(
+                folder / f"node{n}",
+                *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes{n}.conf"),
+                port=free_cluster_port(),
+            )
             for n in range(3)
         ]
 
