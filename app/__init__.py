@@ -8,7 +8,7 @@ from flask.logging import default_handler
 from app import config
 from app.extensions import migrate
 from app.serving.log_format import use_format
-from app.storage import database
+from app.storage import database, openim_redis
 from app.web.request_io import GoJSONProvider
 
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> 
     configure_logging(app, config.log_format(test_config))
     config.load_config(app, test_config)
     database.init_app(app)
+    openim_redis.init_app(app)
     migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
     register_blueprints(app, root_dialect)
     register_errorhandlers(app)

@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -40,6 +41,12 @@ DEFAULTS = {
     # Who may read GET /metrics: clients in these networks, or with this bearer token.
     "OPENIM_METRICS_ALLOW": ["127.0.0.0/8", "::1/128"],
     "OPENIM_METRICS_TOKEN": None,
+    # OpenIM's token state in Redis (docs/openim-redis.md): off while the URL is unset.
+    "OPENIM_REDIS_URL": None,
+    "OPENIM_REDIS_MODE": "standalone",
+    "OPENIM_REDIS_SENTINEL_MASTER": None,
+    "OPENIM_REDIS_SENTINEL_ADDRESSES": [],
+    "OPENIM_REDIS_CACHE_TOPIC": "DELETE_CACHE_AUTH",
 }
 
 # Read from the environment (not FLASK_*), because gunicorn.conf.py reads them too.
@@ -48,7 +55,13 @@ LOG_FORMATS = ("text", "json")
 
 GENERATED_SECRETS = ("OPENIM_SECRET", "OPENIM_TOKEN_SECRET")
 # Secrets are strings even when they look like JSON numbers in the environment.
-STRING_KEYS = GENERATED_SECRETS + ("SQLALCHEMY_DATABASE_URI", "OPENIM_METRICS_TOKEN")
+STRING_KEYS = GENERATED_SECRETS + (
+    "SQLALCHEMY_DATABASE_URI",
+    "OPENIM_METRICS_TOKEN",
+    "OPENIM_REDIS_URL",
+    "OPENIM_REDIS_SENTINEL_MASTER",
+    "OPENIM_REDIS_CACHE_TOPIC",
+)
 # OpenIM's published defaults: anyone who has read its docs knows them.
 KNOWN_SECRETS = frozenset({"tuoyun", "openIM123", "open_im_server", "openIM", "openim"})
 MIN_SECRET_LENGTH = 16
@@ -95,6 +108,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     check_secrets(app.config)
     check_token_lifecycle(app.config)
     check_operations(app.config)
+    check_openim_redis(app.config)
 
 
 def ensure_secrets(app: Flask) -> None:
@@ -228,3 +242,46 @@ def check_operations(config) -> None:
         raise ConfigError(
             f"OPENIM_METRICS_TOKEN must be a string of at least {MIN_SECRET_LENGTH} characters, or unset."
         )
+
+
+REDIS_MODES = ("standalone", "cluster", "sentinel")
+REDIS_SCHEMES = ("redis", "rediss")
+
+
+def check_openim_redis(config) -> None:
+    """OPENIM_REDIS_*: a redis:// or rediss:// URL or nothing, a mode of OpenIM's redis.yml, its sentinels."""
+    url = config.get("OPENIM_REDIS_URL")
+    if url in (None, ""):
+        config["OPENIM_REDIS_URL"] = None
+        return
+    if not isinstance(url, str) or urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise ConfigError("OPENIM_REDIS_URL must be redis://[user:password@]host:port/db (rediss:// for TLS).")
+    parts = urlsplit(url)
+    try:
+        database = int(parts.path.strip("/") or 0)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError("OPENIM_REDIS_URL: the port and the database must be numbers.") from None
+    mode = config.get("OPENIM_REDIS_MODE")
+    if mode not in REDIS_MODES:
+        raise ConfigError(f"OPENIM_REDIS_MODE is {mode!r}; it must be one of: {', '.join(REDIS_MODES)}.")
+    if mode == "cluster" and database != 0:
+        raise ConfigError("OPENIM_REDIS_URL: a Redis Cluster has database 0 only.")
+    if mode != "sentinel" and not parts.hostname:
+        raise ConfigError("OPENIM_REDIS_URL names no host.")
+    addresses = config.get("OPENIM_REDIS_SENTINEL_ADDRESSES")
+    if isinstance(addresses, str) or not isinstance(addresses, list):
+        raise ConfigError('OPENIM_REDIS_SENTINEL_ADDRESSES must be a list such as ["10.0.0.5:26379"] (JSON).')
+    for address in addresses:
+        host, _, port = str(address).rpartition(":")
+        if not isinstance(address, str) or not host or not port.isdigit():
+            raise ConfigError(f"OPENIM_REDIS_SENTINEL_ADDRESSES: {address!r} is not host:port.")
+    if mode == "sentinel" and (not addresses or not config.get("OPENIM_REDIS_SENTINEL_MASTER")):
+        raise ConfigError(
+            "OPENIM_REDIS_MODE sentinel needs OPENIM_REDIS_SENTINEL_MASTER and OPENIM_REDIS_SENTINEL_ADDRESSES."
+        )
+    topic = config.get("OPENIM_REDIS_CACHE_TOPIC")
+    if topic is None:
+        config["OPENIM_REDIS_CACHE_TOPIC"] = ""
+    elif not isinstance(topic, str):
+        raise ConfigError("OPENIM_REDIS_CACHE_TOPIC must be a string (empty: publish nothing).")

@@ -86,3 +86,9 @@ class DatabaseNotSetUp(DatabaseUnavailable):
     """The database answers but has no schema: `flask db upgrade` was never run on it."""
 
     message = "db failed: the database has no schema; run `flask --app wsgi db upgrade`"
+
+
+class TokenStateUnavailable(DatabaseUnavailable):
+    """OpenIM's Redis (OPENIM_REDIS_URL) did not answer: no token is handed out that its gateway cannot know."""
+
+    message = "redis failed"

@@ -38,6 +38,11 @@ def counters() -> dict:
             "Kicks of a registered user's tokens (force_logout, flask users kick), by platform or 'all'.",
             ["platform"],
         ),
+        "redis_failures": Counter(
+            "openim_redis_failures",
+            "Operations on OpenIM's Redis (OPENIM_REDIS_URL) that failed or timed out, by operation.",
+            ["operation"],
+        ),
         "database_retries": Counter(
             "openim_database_retries",
             "Units of work run again after a transient MySQL error, by its error code.",
@@ -73,3 +78,7 @@ def count_kick(platform: int | None) -> None:
 
 def count_database_retry(error_code: int | None) -> None:
     counters()["database_retries"].labels(str(error_code)).inc()
+
+
+def count_redis_failure(operation: str) -> None:
+    counters()["redis_failures"].labels(operation).inc()

@@ -94,7 +94,7 @@ def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
     from app import create_app
     from app.extensions import db
     from app.rules import tokens, users
-    from app.storage import token_records
+    from app.storage import record_writes, token_records
 
     with tempfile.TemporaryDirectory() as scratch:
         url = database_url or f"sqlite:///{Path(scratch) / 'records.db'}"
@@ -116,7 +116,7 @@ def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
             delete = with_a_writer(app, lambda: users.delete_user("big"))
             for user_id in ("alice", "writer"):  # "big" is gone; leave the database as found
                 users.delete_user(user_id)
-            token_records.delete_records_in_batches("expired")
+            record_writes.delete_records_in_batches("expired")
             db.session.remove()
             db.engine.dispose()
     return [

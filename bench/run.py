@@ -57,7 +57,7 @@ BARE_FLASK_TARGET, FLOOR_P99_TARGET = 0.85, 1.5
 
 sys.path.insert(0, str(ROOT))
 
-from bench import records  # noqa: E402 - after the path that finds it
+from bench import records, redis_cost  # noqa: E402 - after the path that finds it
 
 
 # ----------------------------------------------------------------- databases
@@ -565,7 +565,13 @@ def verdict(ok: bool) -> str:
 
 
 def report(
-    bench: Bench, backends: dict, scale: dict | None, imports: dict | None, token_records: dict, metrics: dict
+    bench: Bench,
+    backends: dict,
+    scale: dict | None,
+    imports: dict | None,
+    token_records: dict,
+    metrics: dict,
+    redis: dict | None = None,
 ) -> str:
     m = machine()
     workers = os.environ.get("OPENIM_WORKERS", f"{2 * os.cpu_count() + 1} (gunicorn.conf.py default)")
@@ -671,6 +677,7 @@ def report(
         for name, r in metrics.items()
     ]
     lines += ["", f"on / off: {100 * on['rps'] / off['rps']:.0f} %", ""]
+    lines += redis_cost.report(redis)
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for name, (_, results) in backends.items():
         s, f = results[("service", "token")], results[("floor", "token")]
@@ -710,6 +717,7 @@ def report(
         f"| metrics cost < 5 % of user_token throughput | on / off {100 * ratio:.0f} % | "
         f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |"
     )
+    lines += redis_cost.target(redis)
     if scale:
         ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
         lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {100 * ratio:.0f} % | {verdict(ratio >= 0.9)} |")
@@ -768,6 +776,7 @@ def main() -> None:
         if not args.quick and mysql_answers(mysql_url):
             backends["MariaDB"] = (users, bench.endpoints(Backend("MariaDB", mysql_url), users))
         metrics = bench.metrics_cost(users)
+        redis = redis_cost.measure(bench, users, sys.modules[__name__])
         scale = imports = None
         if not args.quick:
             scale = bench.scale()
@@ -776,7 +785,7 @@ def main() -> None:
         token_records = {"SQLite": records.measure(None, 20_000 if args.quick else 1_000_000)}
         if "MariaDB" in backends:
             token_records["MariaDB"] = records.measure(mysql_url, 200_000)
-        text = report(bench, backends, scale, imports, token_records, metrics)
+        text = report(bench, backends, scale, imports, token_records, metrics, redis)
         target = OUT / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md"
         text += kept_notes(ROOT / "BENCHMARKS.md")
         target.write_text(text)

@@ -122,4 +122,6 @@ def clock():
 
 
 # The v3 tests' fixtures (v3_app, v3_client, admin) live with their helpers.
+# OpenIM's Redis: the suite's own redis-server processes, and apps that write to them.
+from tests.redis_servers import redis_app, redis_server, redis_standalone  # noqa: E402,F401
 from tests.v3_calls import admin, v3_app, v3_client  # noqa: E402,F401

@@ -6,7 +6,9 @@ clock) → record, in one transaction with whatever the caller stores alongside
 → inside it, the multi-login policy's and the per-platform bound's kicks →
 after the commit, prune when due and count. Check: verify the JWT with the
 current or a previous key, then its record. The records' SQL is
-app/storage/token_records.py's; this module decides what it is asked.
+app/storage/token_records.py's and record_writes.py's; this module decides
+what they are asked. With OPENIM_REDIS_URL set, OpenIM's token state in
+Redis is kept alongside, in app/rules/token_mirror.py's order of writes.
 """
 
 import enum
@@ -25,8 +27,8 @@ from app.errors import DatabaseUnavailable, InvalidInput, TokenKicked, TokenMalf
 from app.extensions import db
 from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest, verify_token, verify_v3_token
 from app.openim import ADMIN_PLATFORM
-from app.rules import clock
-from app.storage import retired_user_ids, token_record_reads, token_records, user_rows
+from app.rules import clock, token_mirror
+from app.storage import record_writes, retired_user_ids, token_record_reads, token_records, user_rows
 from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
@@ -90,15 +92,17 @@ def issue(
 
     Minted first, outside the transaction, so that write locks are held no
     longer than the statements take. UserNotFound when `holder` is not met.
+    With OpenIM's Redis, the token is handed out only once its field is written.
     """
     issued = mint(user_id, platform, claims)
     token_hash = token_digest(issued.token)
+    state = token_mirror.current()
 
     def record(connection: Connection) -> token_records.RecordedToken:
         if alongside is not None:
             alongside(connection, issued)
         try:
-            return _record(connection, issued, token_hash, holder)
+            return _record(connection, issued, token_hash, holder, state)
         except UserNotFound:
             if holder is Holder.ORDINARY and user_rows.exists(connection, user_id):
                 raise InvalidInput(
@@ -108,13 +112,19 @@ def issue(
             raise
 
     recorded = run_in_transaction(record)
+    if state is not None:
+        token_mirror.publish(state, recorded, clock.now())
     _prune_if_due(recorded)
     metrics.count_token(platform)
     return issued
 
 
 def _record(
-    connection: Connection, issued: IssuedToken, token_hash: bytes, holder: Holder
+    connection: Connection,
+    issued: IssuedToken,
+    token_hash: bytes,
+    holder: Holder,
+    state: token_mirror.TokenState | None = None,
 ) -> token_records.RecordedToken:
     config = current_app.config
     return token_records.record_token(
@@ -124,6 +134,8 @@ def _record(
         recorded_for=holder.value,
         multi_login=config["OPENIM_MULTI_LOGIN"],
         bound=config["OPENIM_MAX_TOKENS_PER_PLATFORM"],
+        status=token_mirror.record_status(state),
+        on_kicks=token_mirror.telling(state, issued.user_id),
     )
 
 
@@ -156,7 +168,7 @@ def kick(user_id: str, platform: int | None = None) -> int:
 
     Tokens issued afterwards are valid, even byte-identical ones (same second).
     """
-    kicked = token_records.kick_tokens(user_id, platform)
+    kicked = token_mirror.kick(token_mirror.current(), user_id, platform)
     metrics.count_kick(platform)
     return kicked
 
@@ -169,17 +181,23 @@ def revoke_all(user_id: str, alongside: Callable[[Connection], int]) -> int:
     meanwhile. `alongside` takes the user's row first, as the recording does:
     an issue racing it either commits before, and its record is deleted here,
     or finds no user. The userID's retirement second stays behind (see
-    wait_past_previous_owners). Returns what `alongside` returned.
+    wait_past_previous_owners). OpenIM's Redis, when set, loses the user's
+    hashes first, and again before each commit. Returns what `alongside` returned.
     """
     with db.engine.connect() as connection:
         latest_before = token_records.latest_issue(connection, user_id) or 0
-    token_records.delete_records_in_batches(user_id)
+    forget = token_mirror.forgetting(token_mirror.current(), user_id)
+    if forget is not None:
+        forget(None, {})
+    record_writes.delete_records_in_batches(user_id, on_deletes=forget)
 
     def last_records(connection: Connection) -> int:
         result = alongside(connection)
         latest = max(clock.now(), latest_before, token_records.latest_issue(connection, user_id) or 0)
-        token_records.delete_records_of(connection, user_id)
+        record_writes.delete_records_of(connection, user_id)
         retired_user_ids.retire(connection, user_id, latest)
+        if forget is not None:
+            forget(connection, {})
         return result
 
     return run_in_transaction(last_records)
@@ -248,4 +266,7 @@ def _recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
         raise TokenNotRecorded()
     if status == TokenStatus.kicked.name:
         raise TokenKicked()
+    state = token_mirror.current()
+    if state is not None:
+        token_mirror.check(state, token, user_id, platform)
     return TokenOwner(user_id, platform, expires_at)

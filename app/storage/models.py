@@ -63,6 +63,13 @@ class User(db.Model):
 class TokenStatus(enum.Enum):
     normal = "normal"
     kicked = "kicked"
+    # Recorded, and valid here, while its issue writes OpenIM's Redis
+    # (OPENIM_REDIS_URL); normal once the issue has (app/rules/token_mirror.py).
+    pending = "pending"
+
+
+# The statuses of a token that is not kicked: what kicks, the bound and the live counts look for.
+LIVE_STATUSES = (TokenStatus.normal, TokenStatus.pending)
 
 
 class TokenRecord(db.Model):

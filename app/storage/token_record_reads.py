@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from app.extensions import db
 from app.storage.driver_reads import DriverRead
-from app.storage.models import TokenRecord, TokenStatus, User
+from app.storage.models import LIVE_STATUSES, TokenRecord, User
 
 _records = TokenRecord.__table__
 _users = User.__table__
@@ -31,7 +31,7 @@ def live_tokens(user_id: str, now: int) -> list[LiveTokens]:
         select(TokenRecord.platform, func.count(), func.max(TokenRecord.expires_at))
         .where(
             TokenRecord.user_id == user_id,
-            TokenRecord.status == TokenStatus.normal,
+            TokenRecord.status.in_(LIVE_STATUSES),
             TokenRecord.expires_at > now,
         )
         .group_by(TokenRecord.platform)

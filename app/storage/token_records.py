@@ -9,7 +9,7 @@ with the settings it is given.
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
@@ -19,7 +19,7 @@ from app.errors import UserNotFound
 from app.jwt_tokens import IssuedToken
 from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 from app.storage.database import run_in_transaction
-from app.storage.models import TokenRecord, TokenStatus, User
+from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus, User
 
 # At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
 PRUNE_BATCH = 1000
@@ -31,10 +31,17 @@ PRUNE_GRACE_SECONDS = 3600
 RECORD_BATCH = 1000
 
 
+# The records a unit of work kicked or deleted, by platform: what OpenIM's Redis must be told
+# before the unit commits (`on_kicks` and `on_deletes` below).
+KickedRecords = dict[int, list[bytes]]
+OnKicks = Callable[[Connection, KickedRecords], None]
+
+
 @dataclass(frozen=True)
 class RecordedToken:
     issued: IssuedToken
     token_hash: bytes
+    kicked: KickedRecords = field(default_factory=dict)  # by the multi-login policy or the bound
 
 
 # On the table, not the mapped class: plain Core statements, without the ORM's machinery.
@@ -64,7 +71,7 @@ _delete_records = delete(_records).where(_records.c.token_hash.in_(bindparam("ha
 _live_of_platform = (
     _records.c.user_id == bindparam("user_id"),
     _records.c.platform == bindparam("platform"),
-    _records.c.status == TokenStatus.normal,
+    _records.c.status.in_(LIVE_STATUSES),
     _records.c.expires_at > bindparam("now"),
 )
 # The new token's own record is not counted: byte-identical tokens share one.
@@ -73,7 +80,7 @@ _live_others_of_platform = (*_live_of_platform, _records.c.token_hash != bindpar
 _count_live_others = select(func.count()).select_from(_records).where(*_live_others_of_platform)
 # The user's live records on a platform beyond the newest `keep` (the new one excepted), oldest last.
 _select_beyond_bound = (
-    select(_records.c.token_hash)
+    select(_records.c.token_hash, _records.c.platform)
     .where(*_live_others_of_platform)
     .order_by(_records.c.expires_at.desc())
     .limit(RECORD_BATCH)
@@ -81,22 +88,24 @@ _select_beyond_bound = (
 )
 _kick_records = (
     update(_records)
-    .where(_records.c.token_hash.in_(bindparam("hashes", expanding=True)), _records.c.status == TokenStatus.normal)
+    .where(_records.c.token_hash.in_(bindparam("hashes", expanding=True)), _records.c.status.in_(LIVE_STATUSES))
     .values(status=TokenStatus.kicked)
 )
 
 
 def _upsert(statement_of: Callable, dialect_name: str):
-    """`statement_of(insert)`'s INSERT that, for a hash already recorded, sets the record normal again.
+    """`statement_of(insert)`'s INSERT that, for a hash already recorded, sets the record's status anew.
 
     Byte-identical tokens (same user, platform, second) share one record; a
     token issued again after a kick is valid again (docs/api-v2.md).
     """
     if dialect_name == "sqlite":
         statement = statement_of(sqlite.insert(_records))
-        return statement.on_conflict_do_update(index_elements=["token_hash"], set_={"status": TokenStatus.normal})
+        status = {"status": statement.excluded.status}
+        return statement.on_conflict_do_update(index_elements=["token_hash"], set_=status)
     if dialect_name in ("mysql", "mariadb"):
-        return statement_of(mysql.insert(_records)).on_duplicate_key_update(status=TokenStatus.normal)
+        statement = statement_of(mysql.insert(_records))
+        return statement.on_duplicate_key_update(status=statement.inserted.status)
     raise NotImplementedError(f"token records on {dialect_name}")
 
 
@@ -124,6 +133,8 @@ def record_token(
     recorded_for: str = "registered",
     multi_login: str = "keep",
     bound: int,
+    status: TokenStatus = TokenStatus.normal,
+    on_kicks: OnKicks | None = None,
 ) -> RecordedToken:
     """Record a minted token in the connection's transaction, which the caller commits.
 
@@ -137,7 +148,8 @@ def record_token(
 
     `multi_login` (OPENIM_MULTI_LOGIN) says which earlier records the new one
     kicks; `bound` (OPENIM_MAX_TOKENS_PER_PLATFORM) how many live records of the
-    user and platform stay, the new one included.
+    user and platform stay, the new one included. `on_kicks` is told the
+    records they kicked, before the caller commits.
     """
     kicked_by_new_token = _earlier_tokens_to_kick(issued.user_id, issued.platform, multi_login)
     # The INSERT ... SELECT of the user's row never comes first. On a Galera node
@@ -147,14 +159,16 @@ def record_token(
     # Under "keep", the bound's count goes first, a read: on SQLite that is also
     # before the write lock (app/storage/sqlite_writes.py), which every worker's issue
     # waits for. Under the kick policies, the kick of the earlier tokens.
+    kicked: KickedRecords = {}
     if kicked_by_new_token is not None:
         # Every record but the new one, so that the new token is valid
         # even when byte-identical to one it kicks (same second).
-        connection.execute(
-            update(_records)
-            .where(kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status == TokenStatus.normal)
-            .values(status=TokenStatus.kicked)
-        )
+        earlier = (kicked_by_new_token, _records.c.token_hash != token_hash, _records.c.status.in_(LIVE_STATUSES))
+        if on_kicks is None:
+            connection.execute(update(_records).where(*earlier).values(status=TokenStatus.kicked))
+        else:  # read, then kicked by hash: on_kicks is told which
+            rows = connection.execute(select(_records.c.token_hash, _records.c.platform).where(*earlier)).all()
+            _kick(connection, rows, kicked)
     over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash, bound)
     result = connection.execute(
         _record_statements(connection.dialect.name)[recorded_for],
@@ -162,7 +176,7 @@ def record_token(
             "token_hash": token_hash,
             "user_id": issued.user_id,
             "platform": issued.platform,
-            "status": TokenStatus.normal,
+            "status": status,
             "issued_at": issued.issued_at,
             "expires_at": issued.expires_at,
         },
@@ -170,8 +184,20 @@ def record_token(
     if result.rowcount == 0:
         raise UserNotFound()
     if over_bound:
-        _kick_beyond_bound(connection, issued, token_hash, bound)
-    return RecordedToken(issued, token_hash)
+        beyond = _bound_params(issued, token_hash) | {"keep": bound - 1}
+        _kick(connection, connection.execute(_select_beyond_bound, beyond).all(), kicked)
+    if kicked and on_kicks is not None:
+        on_kicks(connection, kicked)
+    return RecordedToken(issued, token_hash, kicked)
+
+
+def _kick(connection: Connection, rows, kicked: KickedRecords) -> None:
+    """Kick the records of `rows` (hash, platform), adding them to `kicked`."""
+    if not rows:
+        return
+    connection.execute(_kick_records, {"hashes": [token_hash for token_hash, _ in rows]})
+    for token_hash, platform in rows:
+        kicked.setdefault(platform, []).append(token_hash)
 
 
 def _bound_params(issued: IssuedToken, token_hash: bytes) -> dict:
@@ -185,13 +211,6 @@ def _over_bound(connection: Connection, issued: IssuedToken, token_hash: bytes, 
     bound is passed (reading them at every issue cost it half again).
     """
     return connection.execute(_count_live_others, _bound_params(issued, token_hash)).scalar_one() >= bound
-
-
-def _kick_beyond_bound(connection: Connection, issued: IssuedToken, token_hash: bytes, bound: int) -> None:
-    """Kick the oldest live records of the user and platform so that, with the new one, the bound holds."""
-    keep = bound - 1
-    beyond = connection.execute(_select_beyond_bound, {**_bound_params(issued, token_hash), "keep": keep})
-    connection.execute(_kick_records, {"hashes": beyond.scalars().all()})
 
 
 def _earlier_tokens_to_kick(user_id: str, platform: int, policy: str) -> ColumnElement[bool] | None:
@@ -219,59 +238,6 @@ def prune_expired_records(now: int, limit: int = PRUNE_BATCH) -> int:
         return connection.execute(_delete_records, {"hashes": expired}).rowcount
 
     return run_in_transaction(prune)
-
-
-def _in_batches(conditions: list[ColumnElement[bool]], statement, batch_size: int) -> int:
-    """Run `statement` on the records matching `conditions`, `batch_size` of them per transaction.
-
-    Each batch is read and written by primary key in a short transaction of
-    its own, so that no other writer waits for more than one batch. Returns
-    how many records were written.
-    """
-    select_batch = select(_records.c.token_hash).where(*conditions).limit(batch_size)
-    done = 0
-    while True:
-
-        def one_batch(connection: Connection) -> tuple[int, int]:
-            hashes = connection.execute(select_batch).scalars().all()
-            if not hashes:
-                return 0, 0
-            return len(hashes), connection.execute(statement, {"hashes": hashes}).rowcount
-
-        found, written = run_in_transaction(one_batch)
-        done += written
-        if found < batch_size:
-            return done
-
-
-def kick_tokens(user_id: str, platform: int | None = None, batch_size: int = RECORD_BATCH) -> int:
-    """Mark kicked every token of the user issued so far, on `platform` or on all.
-
-    Returns how many records were kicked. Tokens issued afterwards are not
-    affected. Batched (see _in_batches): a user with a million records holds
-    no lock for long.
-    """
-    # No cut-off by issue time: another instance's clock may run ahead of this
-    # one's. The batches end when one finds fewer than batch_size to kick, and
-    # the bound keeps what concurrent issues add to a few per platform.
-    conditions = [_records.c.user_id == user_id, _records.c.status == TokenStatus.normal]
-    if platform is not None:
-        conditions.append(_records.c.platform == platform)
-    return _in_batches(conditions, _kick_records, batch_size)
-
-
-def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH) -> int:
-    """Delete the user's token records, a batch per transaction; returns how many.
-
-    The bulk of delete_user's work, before its one short final transaction
-    deletes the user and the records issued meanwhile.
-    """
-    return _in_batches([_records.c.user_id == user_id], _delete_records, batch_size)
-
-
-def delete_records_of(connection: Connection, user_id: str) -> None:
-    """Delete all of the user's records in the connection's transaction (after the batches)."""
-    connection.execute(delete(_records).where(_records.c.user_id == user_id))
 
 
 def latest_issue(connection: Connection, user_id: str) -> int | None:

@@ -16,7 +16,7 @@ import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.errors import DatabaseUnavailable
 from app.extensions import db
+from app.storage import openim_redis
 from app.web.dialects import dialect_of_request
 from app.web.route_docs import documented
 
@@ -103,13 +104,19 @@ def database_reachable() -> bool:
 
 class HealthSchema(Schema):
     database = fields.String(required=True, metadata={"enum": ["ok"]})
+    redis = fields.String(metadata={"enum": ["ok"], "description": "OpenIM's Redis, when OPENIM_REDIS_URL is set."})
 
 
 @bp.get("/healthz")
 @documented("Liveness and database check", data=HealthSchema, errors=(DatabaseUnavailable,))
 def healthz():
-    """Runs SELECT 1 on the database and answers within a second: 200 when it answered, 503/802 when not."""
+    """Runs SELECT 1 on the database (and PING on OpenIM's Redis when configured) and answers within about a
+    second: 200 when they answered, 503/802 when not."""
     answers = dialect_of_request().answers
-    if not database_reachable():
-        return answers.answer_failure(DatabaseUnavailable(), data={"database": "unavailable"})
-    return answers.success({"database": "ok"})
+    data = {"database": "ok" if database_reachable() else "unavailable"}
+    state = openim_redis.of(current_app)
+    if state is not None:
+        data["redis"] = "ok" if state.reachable(PROBE_TIMEOUT_SECONDS) else "unavailable"
+    if "unavailable" in data.values():
+        return answers.answer_failure(DatabaseUnavailable(), data=data)
+    return answers.success(data)

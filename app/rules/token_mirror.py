@@ -1,0 +1,141 @@
+"""The token door's Redis side: in which order a token's record and OpenIM's Redis are written.
+
+With OPENIM_REDIS_URL set, OpenIM's gateway lets in a token whose field in
+Redis holds 0 (app/storage/openim_redis.py), while this service goes by its
+records. The rule kept here: the gateway never lets in a token that this
+service refuses, whatever single write fails and whichever process dies
+between two writes. Hence the orders:
+
+- issue: the record (pending) commits → the field is set 0 → the record is
+  confirmed normal → the answer. A death between leaves a token nobody was
+  handed. The confirmation conflicts with every kick and delete of the record
+  (app/storage/record_writes.confirm): one that came first has its field set
+  to 2, or removed, before the answer.
+- kick: every field of the hashes is set to 2 first; then each transaction
+  that kicks records sets their fields to 2 again before it commits, for a
+  field that an issue wrote meanwhile (an issue that writes it later learns
+  of the kick at its confirmation). The multi-login policy's and the bound's
+  kicks are the issue's own transaction's, the same way.
+- delete_user: the hashes are deleted first, and again inside each
+  transaction that deletes records, before it commits.
+- check: a field that is not 0 is refused, whoever wrote it, and its kick is
+  written into the record, here or by the next issue's clean-up before it
+  removes the field: the kick outlives the field.
+
+A token with no field (issued before Redis was configured, or whose hash
+expired early) stays valid here; the gateway refuses it, which is the safe side.
+"""
+
+import logging
+
+from flask import current_app
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from app.errors import TokenKicked, TokenStateUnavailable, TokenUnknown, UserNotFound
+from app.jwt_tokens import token_digest, unverified_expiry
+from app.openim import V3_PLATFORM_NAMES
+from app.storage import openim_redis, record_writes
+from app.storage.database import mysql_error_code, run_in_transaction
+from app.storage.models import TokenStatus
+from app.storage.openim_redis import KICKED, NORMAL, TokenState, field_digest
+from app.storage.token_records import KickedRecords, OnKicks, RecordedToken
+
+logger = logging.getLogger(__name__)
+
+
+def current() -> TokenState | None:
+    """The app's OpenIM Redis, or None while OPENIM_REDIS_URL is unset."""
+    return openim_redis.of(current_app)
+
+
+def record_status(state: TokenState | None) -> TokenStatus:
+    """How an issue records its token: pending until its field is written, when there is Redis to write."""
+    return TokenStatus.normal if state is None else TokenStatus.pending
+
+
+def telling(state: TokenState | None, user_id: str) -> OnKicks | None:
+    """What a transaction that kicks records calls before it commits: their fields go to 2 first."""
+    if state is None:
+        return None
+
+    def tell(connection: Connection, kicked: KickedRecords) -> None:
+        state.kick(user_id, kicked, {digest for digests in kicked.values() for digest in digests})
+
+    return tell
+
+
+def publish(state: TokenState, recorded: RecordedToken, now: int) -> None:
+    """After the record's commit: the field 0, the record confirmed, then the hash's clean-up.
+
+    TokenStateUnavailable when Redis fails before the token is safe to hand out;
+    UserNotFound when the user was deleted meanwhile.
+    """
+    issued, token_hash = recorded.issued, recorded.token_hash
+    before = state.publish_token(issued.user_id, issued.platform, issued.token, issued.expires_at - issued.issued_at)
+    own = issued.token.encode("utf-8")
+    # As OpenIM's CreateToken: fields no longer valid, or not 0, go. A field that
+    # is not 0 is a kick, whoever wrote it: the record learns of it first.
+    # Those that this issue's own kicks set to 2 stay, as in CreateToken.
+    kicked_now = {digest for digests in recorded.kicked.values() for digest in digests}
+    stale = [
+        field
+        for field, value in before.items()
+        if field != own and (value != NORMAL or _expired(field, now)) and field_digest(field) not in kicked_now
+    ]
+    kicked_there = [field_digest(field) for field in stale if before[field] != NORMAL]
+
+    def confirm(connection: Connection) -> TokenStatus | None:
+        status = record_writes.confirm(connection, token_hash)
+        record_writes.kick_by_hash(connection, kicked_there)
+        return status
+
+    status = run_in_transaction(confirm)
+    if status is TokenStatus.kicked:
+        state.set_fields(issued.user_id, issued.platform, {issued.token: 2})
+    elif status is None:
+        state.remove_fields(issued.user_id, issued.platform, [issued.token])
+        raise UserNotFound()
+    if stale:
+        try:
+            state.remove_fields(issued.user_id, issued.platform, stale, operation="clean-up")
+        except TokenStateUnavailable:
+            pass  # counted and logged; the next issue on this hash removes them
+
+
+def _expired(field: bytes, now: int) -> bool:
+    expiry = unverified_expiry(field)
+    return expiry is None or expiry <= now
+
+
+def check(state: TokenState, token: str, user_id: str, platform: int) -> None:
+    """Refuse a token whose field is not 0 (absent is fine: see the module's docstring)."""
+    value = state.state_of(user_id, platform, token)
+    if value is None or value == NORMAL:
+        return
+    _record_kick(token)
+    if value == KICKED:
+        raise TokenKicked()
+    raise TokenUnknown()
+
+
+def _record_kick(token: str) -> None:
+    """Write a kick seen in Redis into the record; the refusal stands even if the database fails now."""
+    try:
+        run_in_transaction(lambda connection: record_writes.kick_by_hash(connection, [token_digest(token)]))
+    except DBAPIError as error:
+        logger.warning("recording a kick seen in Redis failed: %s %s", type(error).__name__, mysql_error_code(error))
+
+
+def kick(state: TokenState | None, user_id: str, platform: int | None) -> int:
+    """Kick the user's tokens on `platform` or on all: Redis first, then the records in batches."""
+    if state is not None:
+        state.kick(user_id, list(V3_PLATFORM_NAMES) if platform is None else [platform])
+    return record_writes.kick_tokens(user_id, platform, on_kicks=telling(state, user_id))
+
+
+def forgetting(state: TokenState | None, user_id: str) -> OnKicks | None:
+    """What a transaction that deletes the user's records calls before it commits: the hashes go."""
+    if state is None:
+        return None
+    return lambda connection, deleted: state.forget_user(user_id)

@@ -1,0 +1,107 @@
+"""The token records' writes after the issue: kicks and deletes in batches, kicks by hash, and confirmation.
+
+The records' other SQL (recording, the bound, the prune, the reads) is
+app/storage/token_records.py's. Each function tells its caller (`on_kicks`,
+`on_deletes`) which records it kicked or deleted before it commits, so that
+OpenIM's Redis learns of a kick before the records do (app/rules/token_mirror.py).
+"""
+
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+
+from app.storage.database import run_in_transaction
+from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus
+from app.storage.token_records import RECORD_BATCH, KickedRecords, OnKicks, _delete_records, _kick_records
+
+_records = TokenRecord.__table__
+_confirm_pending = (
+    update(_records)
+    .where(_records.c.token_hash == bindparam("confirmed"), _records.c.status == TokenStatus.pending)
+    .values(status=TokenStatus.normal)
+)
+# Locking, so that it waits for a kick or delete of the record that has not committed yet.
+_status_of = select(_records.c.status).where(_records.c.token_hash == bindparam("token_hash")).with_for_update()
+
+
+def confirm(connection: Connection, token_hash: bytes) -> TokenStatus | None:
+    """Set a pending record normal; the record's status afterwards, None when it is gone.
+
+    Kicked when a kick reached the record since it was recorded, None when a
+    delete_user did; normal too when a byte-identical issue confirmed it first.
+    The UPDATE conflicts with every kick and delete of the record, on each
+    backend (row locks, SQLite's write lock, Galera's certification): one of
+    them waits for, or is retried after, the other's commit.
+    """
+    if connection.execute(_confirm_pending, {"confirmed": token_hash}).rowcount == 1:
+        return TokenStatus.normal
+    return connection.execute(_status_of, {"token_hash": token_hash}).scalar_one_or_none()
+
+
+def kick_by_hash(connection: Connection, hashes: list[bytes]) -> int:
+    """Kick the live records among `hashes`; how many were."""
+    if not hashes:
+        return 0
+    return connection.execute(_kick_records, {"hashes": hashes}).rowcount
+
+
+def _in_batches(conditions: list[ColumnElement[bool]], statement, batch_size: int, told: OnKicks | None) -> int:
+    """Run `statement` on the records matching `conditions`, `batch_size` of them per transaction.
+
+    Each batch is read and written by primary key in a short transaction of
+    its own, so that no other writer waits for more than one batch; `told`
+    learns each batch's records before it commits. Returns how many records
+    were written.
+    """
+    select_batch = select(_records.c.token_hash, _records.c.platform).where(*conditions).limit(batch_size)
+    done = 0
+    while True:
+
+        def one_batch(connection: Connection) -> tuple[int, int]:
+            rows = connection.execute(select_batch).all()
+            if not rows:
+                return 0, 0
+            written = connection.execute(statement, {"hashes": [token_hash for token_hash, _ in rows]}).rowcount
+            if told is not None:
+                batch: KickedRecords = {}
+                for token_hash, platform in rows:
+                    batch.setdefault(platform, []).append(token_hash)
+                told(connection, batch)
+            return len(rows), written
+
+        found, written = run_in_transaction(one_batch)
+        done += written
+        if found < batch_size:
+            return done
+
+
+def kick_tokens(
+    user_id: str, platform: int | None = None, batch_size: int = RECORD_BATCH, on_kicks: OnKicks | None = None
+) -> int:
+    """Mark kicked every token of the user issued so far, on `platform` or on all.
+
+    Returns how many records were kicked. Tokens issued afterwards are not
+    affected. Batched (see _in_batches): a user with a million records holds
+    no lock for long. `on_kicks` is told each batch's records before it commits.
+    """
+    # No cut-off by issue time: another instance's clock may run ahead of this
+    # one's. The batches end when one finds fewer than batch_size to kick, and
+    # the bound keeps what concurrent issues add to a few per platform.
+    conditions = [_records.c.user_id == user_id, _records.c.status.in_(LIVE_STATUSES)]
+    if platform is not None:
+        conditions.append(_records.c.platform == platform)
+    return _in_batches(conditions, _kick_records, batch_size, on_kicks)
+
+
+def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH, on_deletes: OnKicks | None = None) -> int:
+    """Delete the user's token records, a batch per transaction; returns how many.
+
+    The bulk of delete_user's work, before its one short final transaction
+    deletes the user and the records issued meanwhile. `on_deletes` is told
+    each batch's records before it commits.
+    """
+    return _in_batches([_records.c.user_id == user_id], _delete_records, batch_size, on_deletes)
+
+
+def delete_records_of(connection: Connection, user_id: str) -> None:
+    """Delete all of the user's records in the connection's transaction (after the batches)."""
+    connection.execute(delete(_records).where(_records.c.user_id == user_id))
