@@ -19,6 +19,11 @@ def test_the_page_loads_its_assets_from_this_service_only(client):
     assert "http://" not in page and "https://" not in page
 
 
+def test_the_online_validator_is_off(client):
+    """Its badge would send the document's URL to validator.swagger.io (tests/http/test_docs_browser.py)."""
+    assert "validatorUrl: null" in client.get("/docs").get_data(as_text=True)
+
+
 def test_the_page_lists_every_document(client):
     page = client.get("/docs").get_data(as_text=True)
     assert len(DOCUMENTS) >= 1
