@@ -1,7 +1,9 @@
 """app/storage/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
 
+import os
 import runpy
 import sqlite3
+import stat
 from contextlib import closing
 from pathlib import Path
 
@@ -132,3 +134,37 @@ def test_a_subclassed_driver_connection_still_counts_as_mysql():
     assert is_mysql_driver_connection(subclassed)
     with closing(sqlite3.connect(":memory:")) as sqlite_connection:
         assert not is_mysql_driver_connection(sqlite_connection)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_the_sqlite_files_are_private_whatever_the_umask(tmp_path, umask_022):
+    """They hold phone numbers, emails and birth dates: 0600, as instance/config.py and exports are."""
+    path = tmp_path / "openim.db"
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        database.db.create_all()
+    assert Api(app.test_client()).try_register("private", phone_number="13800000000").json["errCode"] == 0
+    # The pool keeps its connection open: the write-ahead log and its index are there.
+    files = ["openim.db", "openim.db-wal", "openim.db-shm", "openim.db.write-lock"]
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in files}
+    with app.app_context():
+        database.db.engine.dispose()
+    assert modes == dict.fromkeys(files, 0o600)
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path):
+    """An operator's choice stands (SECURITY.md tells how to tighten a file created before)."""
+    path = tmp_path / "openim.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o640)
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        database.db.create_all()
+        database.db.engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -17,9 +17,15 @@ worker, an admin's long transaction) costs the others "database is locked"
 (503/802), never a worker killed by gunicorn's timeout. (A blocking flock
 cannot be given a timeout; a waiting worker polls, with LOCK_NB.)
 
+A database file the connection creates is created 0600: it holds phone
+numbers, emails and birth dates. SQLite gives the write-ahead log (-wal) and
+its index (-shm) the mode of the database file, so they are 0600 too. A file
+that exists keeps its mode.
+
 Used as the `factory` of sqlite3.connect (see database.engine_options).
 """
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -115,10 +121,20 @@ def _is_file(database) -> bool:
     return bool(name) and name != ":memory:" and not name.startswith("file:")
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite would create it 0644 (under the usual umask)."""
+    # A file that exists keeps its mode; a missing folder or a read-only disk
+    # fails SQLite's own open, which says so.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 class SerializedWritesConnection(sqlite3.Connection):
     """A sqlite3 connection whose write transactions hold the database's lock file."""
 
     def __init__(self, database, timeout: float = 5.0, **kwargs):
+        if _is_file(database):
+            _create_private(os.fspath(database))
         super().__init__(database, timeout=timeout, **kwargs)  # positional: deprecated since Python 3.13
         self._busy_timeout = timeout
         self._database_path = os.path.abspath(os.fspath(database)) if _is_file(database) else None
