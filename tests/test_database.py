@@ -12,16 +12,15 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.storage import database
+from app.storage import database, mysql_waits
 from app.storage.database import (
     MAX_ATTEMPTS,
     engine_options,
     is_mysql_driver_connection,
     merge_engine_options,
-    mysql_engine_options,
     retry_transient,
 )
-from app.storage.mysql_waits import QuickHealthCheckConnection
+from app.storage.mysql_waits import QuickHealthCheckConnection, mysql_engine_options
 from app.storage.sqlite_writes import SerializedWritesConnection
 from tests.helpers import Api, base_config
 
@@ -50,8 +49,8 @@ class TestEngineOptions:
         # A dead connection's ping, then a new connection's handshake, then the query.
         worst_case = args["connect_timeout"] + 2 * args["read_timeout"]
         assert worst_case < worker_timeout
-        assert database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS < args["read_timeout"]
-        assert f"innodb_lock_wait_timeout = {database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}" in args["init_command"]
+        assert mysql_waits.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS < args["read_timeout"]
+        assert f"innodb_lock_wait_timeout = {mysql_waits.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}" in args["init_command"]
 
     def test_sqlite_waits_for_the_write_lock(self):
         assert engine_options("sqlite:///x.db") == {
@@ -73,7 +72,7 @@ class TestEngineOptions:
         )
         options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
         assert options["connect_args"]["connect_timeout"] == 1
-        assert options["connect_args"]["read_timeout"] == database.MYSQL_IO_TIMEOUT_SECONDS
+        assert options["connect_args"]["read_timeout"] == mysql_waits.MYSQL_IO_TIMEOUT_SECONDS
         assert options["hide_parameters"] is True
 
 
@@ -108,6 +107,22 @@ class TestRetryTransient:
         with pytest.raises(OperationalError):
             retry_transient(operation)
         assert len(calls) == 1
+
+    def test_retries_stop_when_another_wait_would_not_fit_in_the_budget(self, monkeypatch):
+        """A request waits for locks at most LOCK_WAIT_BUDGET_SECONDS in total, retries included."""
+        clock = [0.0]
+        monkeypatch.setattr(database.time, "monotonic", lambda: clock[0])
+        calls = []
+
+        def operation():  # each attempt waits 2 s for a lock, then fails with 1205
+            calls.append(clock[0])
+            clock[0] += 2
+            raise mysql_error(1205)
+
+        with pytest.raises(OperationalError):
+            retry_transient(operation)
+        # 0 → 2 s, 2 → 4 s; a third attempt would end at 6 s, past the 5 s.
+        assert calls == [0, 2]
 
     def test_retries_are_bounded(self):
         operation, calls = self.failing(*[1213] * MAX_ATTEMPTS)
