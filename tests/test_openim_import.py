@@ -281,6 +281,8 @@ UNREADABLE_URLS = [
     f"mysql+pymysql://u:{PASSWORD}@127.0.0.1:1/openim_v2",
     f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?ssl_ca=/no/such/ca.pem",
     f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?no_such_option=1",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?ssl=true",  # PyMySQL wants a dict
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?conv=1",
     f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?charset=no-such-charset",
     f"mysql+pymysql://u:{PASSWORD}@[::1/openim_v2",
     "sqlite:////etc/passwd",  # not a database

@@ -87,10 +87,11 @@ _next_page = _page.where(_c.user_id > bindparam("after"))
 
 # What opening and reading a database can raise for a URL: one SQLAlchemy
 # cannot parse or a dialect it does not know (ArgumentError; ValueError for a
-# port), a driver not installed (ImportError), options the driver refuses
-# (ValueError, TypeError), a file it cannot open (OSError: an SSL CA), and
+# port), a driver not installed (ImportError), options of the wrong type (the
+# driver checks few: ValueError, TypeError, AttributeError, LookupError for
+# `?ssl=true`, `?conv=1`), a file it cannot open (OSError: an SSL CA), and
 # whatever the server or the file answers (DBAPIError).
-UNREADABLE = (ArgumentError, ImportError, ValueError, TypeError, OSError, DBAPIError)
+UNREADABLE = (ArgumentError, ImportError, ValueError, TypeError, AttributeError, LookupError, OSError, DBAPIError)
 # The password of a URL that does not parse: between the user's colon and the host's @.
 _RAW_PASSWORD = re.compile(r"^[^:/?#]*://[^:/?#@]*:(.+)@")
 
