@@ -82,6 +82,27 @@ def on_exit(server):
         shutil.rmtree(path, ignore_errors=True)
 
 
+# OPENIM_HEALTH_BIND (host:port): GET /healthz there too, answered by a thread
+# of each worker even while every worker waits on the database
+# (app/serving/health_listener.py). The master opens it before the workers fork.
+HEALTH_BIND = os.environ.get("OPENIM_HEALTH_BIND", "").strip()
+
+
+def when_ready(server):
+    if HEALTH_BIND:
+        from app.serving import health_listener
+
+        health_listener.listen(HEALTH_BIND)
+        server.log.info("Health check at: http://%s/healthz", HEALTH_BIND)
+
+
+def post_worker_init(worker):
+    if HEALTH_BIND:
+        from app.serving import health_listener
+
+        health_listener.serve(worker.wsgi)
+
+
 # OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
 # objects too; the app's go through gunicorn's handlers, so they follow. The
 # objects are those of app/serving/log_format.py.

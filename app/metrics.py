@@ -12,6 +12,7 @@ merely imported: the gunicorn master imports app.serving.cpus and the access log
 before on_starting runs.
 """
 
+from collections.abc import Iterable
 from functools import cache
 
 from app.openim import V3_PLATFORM_NAMES
@@ -82,3 +83,17 @@ def count_database_retry(error_code: int | None) -> None:
 
 def count_redis_failure(operation: str) -> None:
     counters()["redis_failures"].labels(operation).inc()
+
+
+def start_at_zero(retried_errors: Iterable[int]) -> None:
+    """Every counter at 0 for the label values it can have, before its first count.
+
+    A label set never counted is absent from a scrape, and an alert on it sees
+    "no data" rather than 0 (Prometheus' advice: initialise what you know).
+    """
+    for platform in V3_PLATFORM_NAMES:
+        _tokens_issued_on(platform)
+    for label in [*V3_PLATFORM_NAMES.values(), platform_label(None)]:
+        counters()["kicks"].labels(label)
+    for error_code in retried_errors:
+        counters()["database_retries"].labels(str(error_code))

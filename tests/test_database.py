@@ -1,7 +1,9 @@
 """app/storage/database.py: engine settings per backend, the retry of transient errors, 802 on failure."""
 
+import os
 import runpy
 import sqlite3
+import stat
 from contextlib import closing
 from pathlib import Path
 
@@ -10,16 +12,15 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.storage import database
+from app.storage import database, mysql_waits
 from app.storage.database import (
     MAX_ATTEMPTS,
     engine_options,
     is_mysql_driver_connection,
     merge_engine_options,
-    mysql_engine_options,
     retry_transient,
 )
-from app.storage.mysql_waits import QuickHealthCheckConnection
+from app.storage.mysql_waits import QuickHealthCheckConnection, mysql_engine_options
 from app.storage.sqlite_writes import SerializedWritesConnection
 from tests.helpers import Api, base_config
 
@@ -48,8 +49,8 @@ class TestEngineOptions:
         # A dead connection's ping, then a new connection's handshake, then the query.
         worst_case = args["connect_timeout"] + 2 * args["read_timeout"]
         assert worst_case < worker_timeout
-        assert database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS < args["read_timeout"]
-        assert f"innodb_lock_wait_timeout = {database.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}" in args["init_command"]
+        assert mysql_waits.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS < args["read_timeout"]
+        assert f"innodb_lock_wait_timeout = {mysql_waits.MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}" in args["init_command"]
 
     def test_sqlite_waits_for_the_write_lock(self):
         assert engine_options("sqlite:///x.db") == {
@@ -71,7 +72,7 @@ class TestEngineOptions:
         )
         options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
         assert options["connect_args"]["connect_timeout"] == 1
-        assert options["connect_args"]["read_timeout"] == database.MYSQL_IO_TIMEOUT_SECONDS
+        assert options["connect_args"]["read_timeout"] == mysql_waits.MYSQL_IO_TIMEOUT_SECONDS
         assert options["hide_parameters"] is True
 
 
@@ -107,6 +108,22 @@ class TestRetryTransient:
             retry_transient(operation)
         assert len(calls) == 1
 
+    def test_retries_stop_when_another_wait_would_not_fit_in_the_budget(self, monkeypatch):
+        """A request waits for locks at most LOCK_WAIT_BUDGET_SECONDS in total, retries included."""
+        clock = [0.0]
+        monkeypatch.setattr(database.time, "monotonic", lambda: clock[0])
+        calls = []
+
+        def operation():  # each attempt waits 2 s for a lock, then fails with 1205
+            calls.append(clock[0])
+            clock[0] += 2
+            raise mysql_error(1205)
+
+        with pytest.raises(OperationalError):
+            retry_transient(operation)
+        # 0 → 2 s, 2 → 4 s; a third attempt would end at 6 s, past the 5 s.
+        assert calls == [0, 2]
+
     def test_retries_are_bounded(self):
         operation, calls = self.failing(*[1213] * MAX_ATTEMPTS)
         with pytest.raises(OperationalError):
@@ -132,3 +149,37 @@ def test_a_subclassed_driver_connection_still_counts_as_mysql():
     assert is_mysql_driver_connection(subclassed)
     with closing(sqlite3.connect(":memory:")) as sqlite_connection:
         assert not is_mysql_driver_connection(sqlite_connection)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_the_sqlite_files_are_private_whatever_the_umask(tmp_path, umask_022):
+    """They hold phone numbers, emails and birth dates: 0600, as instance/config.py and exports are."""
+    path = tmp_path / "openim.db"
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        database.db.create_all()
+    assert Api(app.test_client()).try_register("private", phone_number="13800000000").json["errCode"] == 0
+    # The pool keeps its connection open: the write-ahead log and its index are there.
+    files = ["openim.db", "openim.db-wal", "openim.db-shm", "openim.db.write-lock"]
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in files}
+    with app.app_context():
+        database.db.engine.dispose()
+    assert modes == dict.fromkeys(files, 0o600)
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path):
+    """An operator's choice stands (SECURITY.md tells how to tighten a file created before)."""
+    path = tmp_path / "openim.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o640)
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        database.db.create_all()
+        database.db.engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -22,6 +22,11 @@ def menu_names(page: str) -> list[str]:
     return re.findall(r'"name": ?"([^"]+)"', page)
 
 
+def test_the_online_validator_is_off(client):
+    """Its badge would send the document's URL to validator.swagger.io (tests/http/test_docs_browser.py)."""
+    assert "validatorUrl: null" in client.get("/docs").get_data(as_text=True)
+
+
 def test_the_page_lists_every_document(client):
     page = client.get("/docs").get_data(as_text=True)
     assert menu_names(page) == ["OpenIM v2 API", "OpenIM v3 API (under /v3)"]

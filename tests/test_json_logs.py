@@ -19,6 +19,7 @@ import pytest
 from app import create_app
 from app.rules import users
 from app.serving.log_format import JsonHandler, json_formatter
+from app.serving.log_safety import OPERATION_ID_LIMIT, PATH_LIMIT, quoted
 from tests.helpers import SECRET
 from tests.http.server import PROJECT_ROOT
 
@@ -207,3 +208,33 @@ def test_the_format_and_the_metrics_switch_come_from_the_environment_only(tmp_pa
     finally:
         monkeypatch.delenv("OPENIM_LOG_FORMAT")
         create_app()  # the "app" logger outlives the app: back to text
+
+
+def raw_request_lines(app) -> list[str]:
+    (handler,) = [handler for handler in app.logger.handlers if isinstance(handler, JsonHandler)]
+    return [line for line in handler.stream.getvalue().splitlines() if '"app.web.request_log"' in line]
+
+
+def test_an_8000_byte_operation_id_header_costs_a_line_of_normal_size(json_app):
+    """As the text format: cut at 64 characters with a note of the full length (app/serving/log_safety.py)."""
+    json_app.test_client().get("/no/such/route", headers={"operationID": "\xff" * 8000})
+    (raw,) = raw_request_lines(json_app)
+    assert len(raw) < 1000, len(raw)
+    assert json.loads(raw)["operationID"] == "\xff" * OPERATION_ID_LIMIT + "...(8000chars)"
+
+
+def test_a_4_kb_path_is_cut_as_in_the_text_format(json_app):
+    json_app.test_client().get("/" + "p" * 4095)
+    (raw,) = raw_request_lines(json_app)
+    assert len(raw) < 1000, len(raw)
+    assert json.loads(raw)["route"] == "/" + "p" * (PATH_LIMIT - 1) + "...(4096chars)"
+
+
+def test_the_json_line_decodes_to_what_the_text_line_quotes(json_app):
+    """The operationID of either format decodes to the same value; every non-printable character escaped."""
+    operation_id = "a\x7fb\x1b[31m\u2028\x85\u200b" + "c" * 80
+    json_app.test_client().get("/no/such/route", headers={"operationID": operation_id.encode().decode("latin-1")})
+    (raw,) = raw_request_lines(json_app)
+    assert raw.isprintable() and raw.isascii(), raw
+    header_value = operation_id.encode().decode("latin-1")  # a header arrives as latin-1 text
+    assert json.loads(raw)["operationID"] == json.loads(quoted(header_value))

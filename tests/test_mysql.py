@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from app.extensions import db
-from app.storage.database import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
 from app.storage.models import User
+from app.storage.mysql_waits import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
 from tests.helpers import TEST_DATABASE_URL, Api, is_mysql
 
 pytestmark = pytest.mark.skipif(not is_mysql(TEST_DATABASE_URL), reason="needs TEST_DATABASE_URL (MySQL/MariaDB)")
@@ -108,9 +108,12 @@ class TestConnections:
     def test_session_settings(self, app):
         with app.app_context():
             row = db.session.execute(
-                text("SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.character_set_connection")
+                text(
+                    "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.lock_wait_timeout,"
+                    " @@SESSION.character_set_connection"
+                )
             ).one()
-        assert tuple(row) == (MYSQL_LOCK_WAIT_TIMEOUT_SECONDS, "utf8mb4")
+        assert tuple(row) == (MYSQL_LOCK_WAIT_TIMEOUT_SECONDS, MYSQL_LOCK_WAIT_TIMEOUT_SECONDS, "utf8mb4")
 
     def test_a_pooled_connection_the_server_dropped_is_replaced_unnoticed(self, app, api, other_connection):
         with app.app_context():

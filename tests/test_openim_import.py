@@ -181,7 +181,8 @@ def test_import_openim_keeps_every_field_and_refuses_a_long_nickname(app, runner
     assert stored(app, f"u{BULK_ROWS - 1:06d}").nickname == f"用户{BULK_ROWS - 1}"
 
     assert "OpenIM's app managers (appMangerLevel 2): admin-2, openIMAdmin" in result.stdout
-    assert """OPENIM_MANAGER_UIDS='["admin-2","openIMAdmin"]'""" in result.stdout
+    # The variable one sets: app/config.py reads FLASK_-prefixed settings from the environment.
+    assert """ FLASK_OPENIM_MANAGER_UIDS='["admin-2","openIMAdmin"]'""" in result.stdout
 
 
 def test_import_openim_truncates_long_nicknames_when_asked_and_skips_existing_users(app, runner, openim_url):
@@ -265,6 +266,41 @@ def test_an_unreadable_openim_database_is_an_error(app, runner, url):
     result = import_openim(runner, url)
     assert result.exit_code == 1
     assert "cannot read the OpenIM database" in result.output
+    assert user_count(app) == 0
+
+
+PASSWORD = "hunter2-Secret"
+# Every way a typed URL can fail, each with a password that must not be shown.
+UNREADABLE_URLS = [
+    f"postgresql://u:{PASSWORD}@127.0.0.1/openim_v2",  # a driver that is not installed
+    f"oracle://u:{PASSWORD}@127.0.0.1/openim_v2",
+    f"mysql://u:{PASSWORD}@127.0.0.1/openim_v2",  # mysqlclient, not installed
+    f"no-such-scheme://u:{PASSWORD}@x",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?connect_timeout=abc",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1:port/openim_v2",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1:1/openim_v2",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?ssl_ca=/no/such/ca.pem",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?no_such_option=1",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?ssl=true",  # PyMySQL wants a dict
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?conv=1",
+    f"mysql+pymysql://u:{PASSWORD}@127.0.0.1/openim_v2?charset=no-such-charset",
+    f"mysql+pymysql://u:{PASSWORD}@[::1/openim_v2",
+    "sqlite:////etc/passwd",  # not a database
+    "sqlite:////no/such/folder/openim.db",
+    "sqlite://",  # a database without OpenIM's table
+    "",
+    "not a URL at all",
+]
+
+
+@pytest.mark.parametrize("url", UNREADABLE_URLS)
+def test_any_url_that_cannot_be_read_is_one_line_without_the_password(app, runner, url):
+    result = import_openim(runner, url)
+    assert isinstance(result.exception, SystemExit), result.exception  # not a traceback
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith("Error: cannot read the OpenIM database"), line
+    assert PASSWORD not in line and "Traceback" not in line
     assert user_count(app) == 0
 
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from app.admin.exporter import export_users, export_users_to_file
 from app.admin.importer import ImportSummary, import_rows, import_users
-from app.admin.openim_import import OpenImUsers
+from app.admin.openim_import import OpenImUsers, SourceUnreadable
 from app.errors import ServiceError
 from app.openim import PLATFORM_NAMES
 from app.rules import pages, tokens, users
@@ -191,13 +191,14 @@ def import_openim_command(url, truncate_nicknames, zone, batch_size):
                     summary = import_rows(source.rows(), batch_size, lambda: bar.update(source.read - bar.pos))
             else:
                 summary = import_rows(source.rows(), batch_size)
-    except (ArgumentError, OperationalError, ProgrammingError) as exc:
-        fail(f"cannot read the OpenIM database: {getattr(exc, 'orig', None) or exc}")
+    except SourceUnreadable as exc:
+        fail(str(exc))
     report_summary(summary, "userID")
     if source.managers:
         click.echo(f"OpenIM's app managers (appMangerLevel 2): {', '.join(source.managers)}")
         click.echo(
-            f"for the service's configuration: OPENIM_MANAGER_UIDS={shlex.quote(go_json.dumps(source.managers))}"
+            "for the service's configuration (environment): "
+            f"FLASK_OPENIM_MANAGER_UIDS={shlex.quote(go_json.dumps(source.managers))}"
         )
     if summary.invalid_count:
         sys.exit(1)

@@ -4,7 +4,8 @@ The JSON objects carry time (ISO 8601, UTC), level, logger, pid and message,
 plus whatever fields a record was given (`extra=`): the request log adds
 operationID, route, dialect, errCode, status and duration_ms. JSON
 serialization escapes control characters (and here all of non-ASCII), so
-no value can break a line or forge one.
+no value can break a line or forge one; the operationID and route are cut
+as in the text format (app/serving/log_safety.py), so none can flood it.
 """
 
 import logging

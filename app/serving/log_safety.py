@@ -8,6 +8,10 @@ the categories Cc, Cf, Cs, Co, Cn, Zl, Zp, and Zs but the plain space) is
 written as a JSON escape, as are `"` and `\\`; a value longer than its limit is
 cut, and says how long it was. The result of `quoted` is a JSON string literal
 that decodes to the value (or to its cut and that note).
+
+Both log formats cut with `cut`: the text format then escapes as above, the
+JSON format leaves escaping to its serializer (ASCII only, every other
+character escaped), so a value decodes to the same text in either.
 """
 
 # An operationID is at most 64 characters on the wire; an invalid one may be
@@ -29,22 +33,25 @@ def _escape_character(character: str) -> str:
     return f"\\u{code:04x}"
 
 
+def cut(value: str, limit: int) -> str:
+    """`value`, or its first `limit` characters and a note of its full length."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}...({len(value)}chars)"  # no space: a bare value stays one word
+
+
 def escaped(value: str, limit: int, escape_space: bool = False) -> str:
     """`value`, cut at `limit` characters, every non-printable character (and `"`, `\\`) escaped.
 
     With `escape_space`, spaces too, so that the value stays one word of a
     `key=value` line.
     """
-    cut = value[:limit]
-    text = "".join(
+    return "".join(
         _escape_character(character)
         if not character.isprintable() or character in '"\\' or (escape_space and character == " ")
         else character
-        for character in cut
+        for character in cut(value, limit)
     )
-    if len(value) > limit:
-        text += f"...({len(value)}chars)"  # no space: a bare value stays one word
-    return text
 
 
 def quoted(value: str, limit: int = OPERATION_ID_LIMIT) -> str:

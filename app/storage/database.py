@@ -3,8 +3,10 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout so that
 several gunicorn workers can write one file. MySQL/MariaDB gets a pool that
 checks connections before use and timeouts so that a dead server cannot hang
-a worker: every wait on the server ends well before gunicorn's 30-second
-worker timeout, as an error the service answers with 503/802 or retries.
+a worker (app/storage/mysql_waits.py): every wait on the server ends well
+before gunicorn's 30-second worker timeout, as an error the service answers
+with 503/802 or retries. A wait for a lock, retries included, ends within
+LOCK_WAIT_BUDGET_SECONDS on either backend.
 """
 
 import functools
@@ -22,26 +24,20 @@ from sqlalchemy.exc import DBAPIError
 
 from app import metrics
 from app.extensions import db
-from app.storage import mysql_waits  # noqa: F401  (connections whose ping and handshake give up sooner)
+from app.storage.mysql_waits import mysql_engine_options
 from app.storage.sqlite_writes import SerializedWritesConnection
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 10
-
-# A server that does not accept the TCP connection: answer 503 after this long.
-MYSQL_CONNECT_TIMEOUT_SECONDS = 2
-# A server (or a network) that stops answering in the middle of a statement.
-# The pool's ping and a new connection's handshake give up sooner (app/storage/mysql_waits.py).
-MYSQL_IO_TIMEOUT_SECONDS = 10
-# A row lock held by another transaction: end the wait as error 1205, which is
-# retried, well before the I/O timeout would cut the connection.
-MYSQL_LOCK_WAIT_TIMEOUT_SECONDS = 3
-# Below the 5 minutes after which many proxies and balancers drop idle connections.
-MYSQL_POOL_RECYCLE_SECONDS = 280
-MYSQL_POOL_TIMEOUT_SECONDS = 5
+# A request waits for a lock at most this long in total, retries included,
+# then answers 503/802: an answer a balancer can act on, well before its own
+# timeouts and gunicorn's 30-s worker timeout. Both backends keep to it.
+LOCK_WAIT_BUDGET_SECONDS = 5
+# SQLite: the wait for the write lock, the lock file's and SQLite's own together
+# (app/storage/sqlite_writes.py). SQLite's errors are not retried.
+SQLITE_BUSY_TIMEOUT_SECONDS = LOCK_WAIT_BUDGET_SECONDS
 
 # MySQL error codes worth a retry: lock wait timeout, deadlock / certification conflict.
 RETRYABLE_MYSQL_ERRORS = {1205, 1213}
@@ -50,22 +46,6 @@ MAX_ATTEMPTS = 5
 
 def is_mysql_uri(uri: str) -> bool:
     return uri.startswith(("mysql", "mariadb"))
-
-
-def mysql_engine_options() -> dict:
-    return {
-        "pool_pre_ping": True,
-        "pool_recycle": MYSQL_POOL_RECYCLE_SECONDS,
-        "pool_timeout": MYSQL_POOL_TIMEOUT_SECONDS,
-        "connect_args": {
-            # 4-byte UTF-8 (emoji, CJK extension B) even when the URL names no charset.
-            "charset": "utf8mb4",
-            "connect_timeout": MYSQL_CONNECT_TIMEOUT_SECONDS,
-            "read_timeout": MYSQL_IO_TIMEOUT_SECONDS,
-            "write_timeout": MYSQL_IO_TIMEOUT_SECONDS,
-            "init_command": f"SET SESSION innodb_lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT_SECONDS}",
-        },
-    }
 
 
 def engine_options(uri: str) -> dict:
@@ -154,14 +134,21 @@ def retry_transient(operation: Callable[[], T]) -> T:
     """Run a unit of work, retrying deadlocks and lock-wait timeouts with jitter.
 
     `operation` must be a whole transaction (it commits), so that running it
-    again after a rollback is safe.
+    again after a rollback is safe. Another attempt may wait for a lock as long
+    as the last one did: it is made only while that fits within
+    LOCK_WAIT_BUDGET_SECONDS of the first, so that the waits of all attempts
+    together end within the budget.
     """
+    deadline = time.monotonic() + LOCK_WAIT_BUDGET_SECONDS
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        started = time.monotonic()
         try:
             return operation()
         except DBAPIError as error:
             db.session.rollback()
-            if attempt == MAX_ATTEMPTS or not is_retryable(error):
+            pause = random.uniform(0, 0.02 * 2**attempt)
+            now = time.monotonic()
+            if attempt == MAX_ATTEMPTS or not is_retryable(error) or now + pause + (now - started) > deadline:
                 raise
             metrics.count_database_retry(mysql_error_code(error))
             logger.info(
@@ -170,7 +157,7 @@ def retry_transient(operation: Callable[[], T]) -> T:
                 attempt,
                 getattr(operation, "__qualname__", "?"),
             )
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 

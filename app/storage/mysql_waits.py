@@ -1,4 +1,13 @@
-"""MySQL/MariaDB connections whose health checks give up sooner than their statements.
+"""MySQL/MariaDB connection settings: every wait on the server bounded.
+
+The timeouts below end each wait as an error the service answers with 503/802,
+or retries (app/storage/database.py's retry_transient). A lock held by another
+transaction (a row lock; a table lock or FLUSH TABLES WITH READ LOCK, which
+are metadata locks) ends the wait as error 1205 after
+MYSQL_LOCK_WAIT_TIMEOUT_SECONDS; retries follow while another wait fits in
+database.LOCK_WAIT_BUDGET_SECONDS.
+
+The connections' health checks give up sooner than their statements.
 
 A server (or a network) that stops answering without closing anything costs
 each wait its whole read timeout. Before a request's first statement the
@@ -19,6 +28,34 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2
+
+# A server that does not accept the TCP connection: answer 503 after this long.
+MYSQL_CONNECT_TIMEOUT_SECONDS = 2
+# A server (or a network) that stops answering in the middle of a statement.
+MYSQL_IO_TIMEOUT_SECONDS = 10
+# One wait for a row lock (innodb_lock_wait_timeout) or a metadata lock
+# (lock_wait_timeout): whole seconds, so 1; retried within the budget.
+MYSQL_LOCK_WAIT_TIMEOUT_SECONDS = 1
+# Below the 5 minutes after which many proxies and balancers drop idle connections.
+MYSQL_POOL_RECYCLE_SECONDS = 280
+MYSQL_POOL_TIMEOUT_SECONDS = 5
+
+
+def mysql_engine_options() -> dict:
+    lock_wait = MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": MYSQL_POOL_RECYCLE_SECONDS,
+        "pool_timeout": MYSQL_POOL_TIMEOUT_SECONDS,
+        "connect_args": {
+            # 4-byte UTF-8 (emoji, CJK extension B) even when the URL names no charset.
+            "charset": "utf8mb4",
+            "connect_timeout": MYSQL_CONNECT_TIMEOUT_SECONDS,
+            "read_timeout": MYSQL_IO_TIMEOUT_SECONDS,
+            "write_timeout": MYSQL_IO_TIMEOUT_SECONDS,
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {lock_wait}, lock_wait_timeout = {lock_wait}",
+        },
+    }
 
 
 class QuickHealthCheckConnection(PyMySQLConnection):

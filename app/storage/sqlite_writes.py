@@ -15,11 +15,20 @@ The wait for the lock file ends with the connection's busy timeout, as
 SQLite's own wait would: a process that holds the lock for longer (a stuck
 worker, an admin's long transaction) costs the others "database is locked"
 (503/802), never a worker killed by gunicorn's timeout. (A blocking flock
-cannot be given a timeout; a waiting worker polls, with LOCK_NB.)
+cannot be given a timeout; a waiting worker polls, with LOCK_NB.) The two
+waits share that timeout: after a wait for the lock file, SQLite's own wait
+(for a writer outside the service, such as the sqlite3 shell, that holds
+SQLite's lock) gets what is left of it, until the transaction ends.
+
+A database file the connection creates is created 0600: it holds phone
+numbers, emails and birth dates. SQLite gives the write-ahead log (-wal) and
+its index (-shm) the mode of the database file, so they are 0600 too. A file
+that exists keeps its mode.
 
 Used as the `factory` of sqlite3.connect (see database.engine_options).
 """
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -56,26 +65,31 @@ class _ProcessWriteLock:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._in_process = threading.Lock()
 
-    def acquire(self, timeout: float) -> None:
-        """Take the lock within `timeout` seconds, or raise "database is locked"."""
-        deadline = time.monotonic() + timeout
-        if not self._in_process.acquire(timeout=timeout):
+    def acquire(self, deadline: float) -> bool:
+        """Take the lock by `deadline` (time.monotonic), or raise "database is locked"; whether it waited."""
+        if self._in_process.acquire(blocking=False):
+            waited = False
+        elif self._in_process.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            waited = True
+        else:
             raise database_is_locked()
         try:
-            self._take_file_lock(deadline)
+            return self._take_file_lock(deadline) or waited
         except BaseException:
             self._in_process.release()
             raise
 
-    def _take_file_lock(self, deadline: float) -> None:
+    def _take_file_lock(self, deadline: float) -> bool:
         # Usually held by a write transaction of another worker, which ends
         # (commit, rollback, or the death of its process) in moments.
         pause = FIRST_PAUSE_SECONDS
+        waited = False
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return waited
             except BlockingIOError:
+                waited = True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise database_is_locked() from None
@@ -115,14 +129,25 @@ def _is_file(database) -> bool:
     return bool(name) and name != ":memory:" and not name.startswith("file:")
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite would create it 0644 (under the usual umask)."""
+    # A file that exists keeps its mode; a missing folder or a read-only disk
+    # fails SQLite's own open, which says so.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 class SerializedWritesConnection(sqlite3.Connection):
     """A sqlite3 connection whose write transactions hold the database's lock file."""
 
     def __init__(self, database, timeout: float = 5.0, **kwargs):
+        if _is_file(database):
+            _create_private(os.fspath(database))
         super().__init__(database, timeout=timeout, **kwargs)  # positional: deprecated since Python 3.13
         self._busy_timeout = timeout
         self._database_path = os.path.abspath(os.fspath(database)) if _is_file(database) else None
         self._write_lock: _ProcessWriteLock | None = None  # held from a first write to the end of its transaction
+        self._busy_timeout_cut = False  # SQLite's own wait shortened by a wait for the lock file
 
     def cursor(self, factory=None):
         return super().cursor(factory or _SerializedWritesCursor)
@@ -137,25 +162,38 @@ class SerializedWritesConnection(sqlite3.Connection):
         ):
             lock = _lock_for(self._database_path)
             if lock is not None:
-                lock.acquire(self._busy_timeout)
+                deadline = time.monotonic() + self._busy_timeout
+                waited = lock.acquire(deadline)
                 self._write_lock = lock
+                if waited:
+                    self._busy_timeout_cut = True
+                    self._set_busy_timeout(max(deadline - time.monotonic(), 0))
+
+    def _set_busy_timeout(self, seconds: float) -> None:
+        self.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     def _release_write_lock(self) -> None:
         if self._write_lock is not None:
             lock, self._write_lock = self._write_lock, None
             lock.release()
 
+    def _end_transaction(self) -> None:
+        self._release_write_lock()
+        if self._busy_timeout_cut:
+            self._busy_timeout_cut = False
+            self._set_busy_timeout(self._busy_timeout)
+
     def commit(self) -> None:
         try:
             super().commit()
         finally:
-            self._release_write_lock()
+            self._end_transaction()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
-            self._release_write_lock()
+            self._end_transaction()
 
     def close(self) -> None:
         try:

@@ -7,6 +7,10 @@ often runs where there is no internet. Only the dist files are used, not the
 package's blueprint: the page lives at /docs itself, and it lists every
 document of DOCUMENTS in Swagger UI's "Select a definition" menu.
 
+Swagger UI's online validator is off (`validatorUrl: null`): on any host but
+localhost its badge would send the document's URL, an internal one, to
+validator.swagger.io.
+
 These routes are pages, not operations of the API: app/openapi.py leaves the
 "docs" blueprint out of the document.
 """
@@ -45,7 +49,8 @@ PAGE = """<!DOCTYPE html>
         dom_id: "#swagger-ui",
         deepLinking: true,
         presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-        layout: "StandaloneLayout"
+        layout: "StandaloneLayout",
+        validatorUrl: null
       });
     };
   </script>

@@ -30,10 +30,11 @@ from prometheus_client import (
 )
 
 from app.errors import NoPermission
-from app.metrics import counters as rule_counters
+from app.metrics import start_at_zero as start_rule_counters_at_zero
+from app.storage.database import RETRYABLE_MYSQL_ERRORS
 from app.web import request_log
-from app.web.dialects import dialect_name
-from app.web.route_docs import documented
+from app.web.dialects import dialect_name, dialect_of_path
+from app.web.route_docs import documented, route_doc
 
 bp = Blueprint("metrics", __name__)
 
@@ -126,6 +127,20 @@ def metrics():
     return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 
+def start_requests_at_zero(app: Flask) -> None:
+    """Each route's counters at 0 before its first request: its success, its latency, its 503s.
+
+    Success is errCode 0, or "-" for an answer without an envelope (/metrics, /docs).
+    """
+    for rule in app.url_map.iter_rules():
+        doc = route_doc(app.view_functions[rule.endpoint])
+        _requests_with(rule.rule, dialect_of_path(app, rule.rule).name, 0 if doc and doc.enveloped else None)
+        _duration_of(rule.rule)
+        unavailable_total.labels(rule.rule)
+
+
 def init_app(app: Flask) -> None:
-    rule_counters()  # registered from the start, so /metrics lists them before their first count
+    # Every family, with the label values known, is in /metrics from the start, at 0.
+    start_rule_counters_at_zero(RETRYABLE_MYSQL_ERRORS)
+    start_requests_at_zero(app)
     app.after_request(count_request)

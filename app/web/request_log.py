@@ -10,7 +10,7 @@ import time
 
 from flask import Flask, current_app, g, request
 
-from app.serving.log_safety import PATH_LIMIT, escaped, quoted
+from app.serving.log_safety import OPERATION_ID_LIMIT, PATH_LIMIT, cut, escaped, quoted
 from app.web.dialects import dialect_name
 from app.web.request_io import operation_id
 
@@ -34,8 +34,9 @@ def log_request(response):
         logger.info(
             "request",
             extra={
-                "operationID": operation_id(),
-                "route": request.path,
+                # Cut as the text line cuts them; the JSON serializer escapes.
+                "operationID": cut(operation_id(), OPERATION_ID_LIMIT),
+                "route": cut(request.path, PATH_LIMIT),
                 "dialect": dialect_name(),
                 "errCode": g.get("err_code"),
                 "status": response.status_code,

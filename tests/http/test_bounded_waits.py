@@ -1,4 +1,4 @@
-"""A stuck SQLite writer through real gunicorn: 503/802 well before the worker timeout (issue 12).
+"""A stuck SQLite writer through real gunicorn: 503/802 within the 5-s lock-wait budget (issue 12).
 
 Another process holds the database's lock file, as a stuck worker or an
 admin's long transaction would. Before the fix the workers waited on it
@@ -9,13 +9,11 @@ import time
 
 import pytest
 
-from app.storage.database import SQLITE_BUSY_TIMEOUT_SECONDS
+from app.storage.database import LOCK_WAIT_BUDGET_SECONDS
 from tests.helpers import lock_file_held
 from tests.http.server import log_since, log_size
 
 pytestmark = pytest.mark.http
-
-WORKER_TIMEOUT_SECONDS = 30
 
 
 def timed(call):
@@ -32,7 +30,8 @@ def test_a_stuck_sqlite_writer_answers_802_before_the_worker_timeout(start_serve
     with lock_file_held(path):
         (status, answer), waited = timed(lambda: server.register(unique_id("stuck")))
         assert (status, answer) == (503, {"errCode": 802, "errMsg": "db failed", "data": None})
-        assert SQLITE_BUSY_TIMEOUT_SECONDS - 1 <= waited < WORKER_TIMEOUT_SECONDS - 10, waited
+        # The budget a balancer can count on (before: the 10-s busy timeout).
+        assert LOCK_WAIT_BUDGET_SECONDS - 1 <= waited <= LOCK_WAIT_BUDGET_SECONDS + 1, waited
 
         # /healthz answers within its second, and the log says why.
         (status, answer), waited = timed(lambda: server.get("/healthz"))

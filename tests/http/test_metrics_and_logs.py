@@ -17,6 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.openim import V3_PLATFORM_NAMES
 from tests.helpers import SECRET
 from tests.http.server import REQUEST_TIMEOUT_SECONDS, all_at_once, worker_pids
 
@@ -201,3 +202,44 @@ def test_json_logs_under_gunicorn_are_json_objects_every_line(start_server, http
     (made,) = [line["message"].split(": ", 1)[1] for line in own if line["message"].startswith("Metrics directory: ")]
     assert os.path.basename(made).startswith("openim-metrics-")
     assert not os.path.exists(made)
+
+
+DOCUMENTED_FAMILIES = {
+    "openim_http_requests",
+    "openim_http_request_duration_seconds",
+    "openim_http_unavailable",
+    "openim_tokens_issued",
+    "openim_registrations",
+    "openim_kicks",
+    "openim_database_retries",
+}
+
+
+def test_a_fresh_instance_shows_every_family_at_zero_for_its_known_labels(start_server, http_database_url, metrics_dir):
+    """So that an alert sees 0, not "no data", before the first token, kick, 503 or retry."""
+    server = start_server(http_database_url, workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    with requests.get(server.url + "/metrics", timeout=REQUEST_TIMEOUT_SECONDS) as response:
+        families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    assert DOCUMENTED_FAMILIES <= set(families), sorted(families)
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+
+    def zero(name: str, **labels) -> bool:
+        return samples.get((name, frozenset(labels.items()))) == 0
+
+    assert zero("openim_registrations_total")
+    for platform in V3_PLATFORM_NAMES.values():
+        assert zero("openim_tokens_issued_total", platform=platform), platform
+        assert zero("openim_kicks_total", platform=platform), platform
+    assert zero("openim_kicks_total", platform="all")
+    assert zero("openim_database_retries_total", error="1205") and zero("openim_database_retries_total", error="1213")
+    for route, dialect in [("/auth/user_token", "v2"), ("/v3/auth/get_user_token", "v3"), ("/healthz", "v2")]:
+        assert zero("openim_http_unavailable_total", route=route), route
+        assert zero("openim_http_requests_total", route=route, dialect=dialect, err_code="0"), route
+        assert zero("openim_http_request_duration_seconds_count", route=route), route
+        assert zero("openim_http_request_duration_seconds_bucket", route=route, le="+Inf"), route
+    # An answer without an errCode is counted with "-".
+    assert zero("openim_http_requests_total", route="/openapi.json", dialect="v2", err_code="-")

@@ -43,11 +43,14 @@ READY_TIMEOUT_SECONDS = 15
 ACCESS_LOG_FORMAT = '"%(m)s %(U)s" %(s)s xff=%({x-forwarded-for}i)s real=%({x-real-ip}i)s'
 
 
-def render_site(upstream_port: int, listen_port: int) -> str:
+def render_site(upstream_port: int, listen_port: int, read_timeout_seconds: int | None = None) -> str:
     site = SITE.read_text()
     site, listens = re.subn(r"^(\s*)listen 80;$", rf"\1listen 127.0.0.1:{listen_port};", site, flags=re.M)
     site, upstreams = re.subn(r"server 127\.0\.0\.1:10000;", f"server 127.0.0.1:{upstream_port};", site)
     assert (listens, upstreams) == (1, 1), "deploy/nginx.conf no longer has the lines the test rewrites"
+    if read_timeout_seconds is not None:
+        site, count = re.subn(r"proxy_read_timeout \d+s;", f"proxy_read_timeout {read_timeout_seconds}s;", site)
+        assert count == 1
     return site
 
 
@@ -71,12 +74,12 @@ http {{
 
 
 class Nginx:
-    def __init__(self, prefix: Path, upstream_port: int):
+    def __init__(self, prefix: Path, upstream_port: int, read_timeout_seconds: int | None = None):
         self.prefix = prefix
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         site = prefix / "site.conf"
-        site.write_text(render_site(upstream_port, self.port))
+        site.write_text(render_site(upstream_port, self.port, read_timeout_seconds))
         self.config = prefix / "nginx.conf"
         self.config.write_text(main_config(prefix, site))
         self.process = subprocess.Popen(
@@ -202,14 +205,56 @@ def test_the_body_limit_is_the_apps_with_the_apps_answer(nginx, backend):
         )
 
 
-def test_a_gunicorn_that_is_down_is_an_enveloped_502(tmp_path):
+V3_TOO_LARGE = {"errCode": 1001, "errMsg": "ArgsError", "errDlt": "request body too large"}
+V2_SERVER_ERROR = {"errCode": 500, "errMsg": "server error", "data": None}
+V3_SERVER_ERROR = {"errCode": 500, "errMsg": "ServerInternalError", "errDlt": "server error"}
+
+
+def test_a_body_too_large_for_v3_gets_v3s_answer(nginx, backend):
+    """nginx refuses it before gunicorn sees it: in the dialect of the URL, as gunicorn would (errCode 1001)."""
+
+    def post(base_url: str) -> requests.Response:
+        return requests.post(
+            base_url + "/v3/auth/get_admin_token",
+            data=b" " * 70_000,
+            headers={"Content-Type": "application/json", "operationID": "op-large"},
+            timeout=30,
+        )
+
+    with post(nginx.url) as through_nginx, post(backend.url) as direct:
+        assert through_nginx.status_code == direct.status_code == 413
+        assert through_nginx.headers["Content-Type"].startswith("application/json")
+        assert through_nginx.json() == direct.json() == V3_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [("/healthz", V2_SERVER_ERROR), ("/v3/auth/get_admin_token", V3_SERVER_ERROR), ("/v3", V3_SERVER_ERROR)],
+)
+def test_a_gunicorn_that_is_down_is_an_enveloped_502_in_the_urls_dialect(tmp_path, path, answer):
     proxy = Nginx(tmp_path, upstream_port=free_port())
     try:
-        with requests.get(proxy.url + "/healthz", timeout=30) as response:
+        with requests.post(proxy.url + path, json={}, timeout=30) as response:
             assert response.status_code == 502
-            assert response.json() == {"errCode": 500, "errMsg": "server error", "data": None}
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert response.json() == answer
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "answer"), [("/auth/user_token", V2_SERVER_ERROR), ("/v3/auth/get_user_token", V3_SERVER_ERROR)]
+)
+def test_a_gunicorn_that_does_not_answer_in_time_is_an_enveloped_504_in_the_urls_dialect(tmp_path, path, answer):
+    """nginx's 504 (proxy_read_timeout, here cut to 1 s) gets the body of its 502, and keeps its status."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes connections, never answers
+        proxy = Nginx(tmp_path, upstream_port=silent.getsockname()[1], read_timeout_seconds=1)
+        try:
+            with requests.post(proxy.url + path, json={}, timeout=30) as response:
+                assert response.status_code == 504
+                assert response.json() == answer
+        finally:
+            proxy.stop()
 
 
 def test_nginx_gives_up_before_gunicorns_worker_timeout():
