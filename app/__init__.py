@@ -6,6 +6,7 @@ from flask import Flask
 from flask.logging import default_handler
 
 from app import config
+from app.checkout_or_installed import MIGRATIONS
 from app.extensions import migrate
 from app.serving.log_format import use_format
 from app.storage import database
@@ -24,7 +25,7 @@ def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> 
     configure_logging(app, config.log_format(test_config))
     config.load_config(app, test_config)
     database.init_app(app)
-    migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, database.db, directory=str(MIGRATIONS))
     register_blueprints(app, root_dialect)
     register_errorhandlers(app)
     register_commands(app)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from flask import Flask
 
+from app.checkout_or_installed import default_instance_path
 from app.openim import MULTI_LOGIN_POLICIES
 
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
     "OPENIM_TOKEN_EXPIRE_DAYS": 7,
@@ -59,7 +58,7 @@ class ConfigError(RuntimeError):
 
 
 def instance_path() -> str:
-    return os.environ.get("OPENIM_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    return os.environ.get("OPENIM_INSTANCE_PATH") or default_instance_path()
 
 
 def environment_setting(key: str, test_config: dict | None):
