@@ -18,7 +18,7 @@ PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: run install install-dev test test-sqlite test-mysql test-http lint lock clean
 
-$(STAMP): requirements.txt setup.py setup.cfg
+$(STAMP): requirements.txt setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -r requirements.txt
 	touch $(STAMP)
@@ -65,7 +65,7 @@ lock: $(STAMP)
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
 
 # Benchmarks (bench/run.py; see BENCHMARKS.md). Both drive gunicorn with wrk on 127.0.0.1.
 #   make bench        full: SQLite, MariaDB if it answers (BENCH_DATABASE_URL), 1M users, 1M-row import

@@ -1,5 +1,8 @@
 """OpenIM-compatible auth service: the application factory."""
 
+# The one place of the version: the package metadata (pyproject.toml), --version and the OpenAPI documents.
+__version__ = "0.1.0"
+
 import logging
 
 from flask import Flask
