@@ -41,7 +41,7 @@ DEFAULTS = {
     "OPENIM_METRICS_TOKEN": None,
 }
 
-# Read from the environment (not FLASK_*), because gunicorn.conf.py reads them too.
+# Read from the environment (not FLASK_*), because app/serving/gunicorn_settings.py reads them too.
 ENVIRONMENT_KEYS = {"OPENIM_LOG_FORMAT": "text", "OPENIM_METRICS": "on"}
 LOG_FORMATS = ("text", "json")
 
@@ -62,7 +62,7 @@ def instance_path() -> str:
 
 
 def environment_setting(key: str, test_config: dict | None):
-    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as gunicorn.conf.py sees it."""
+    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as the gunicorn settings see it."""
     if test_config is not None and key in test_config:
         return test_config[key]
     return os.environ.get(key, ENVIRONMENT_KEYS[key])
