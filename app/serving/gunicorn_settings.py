@@ -9,8 +9,10 @@ again at each reload (HUP). Importing this module loads no prometheus_client
 PROMETHEUS_MULTIPROC_DIR before that happens.
 """
 
+import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -72,6 +74,11 @@ def metrics_dir() -> str | None:
 
 
 def on_starting(server):
+    use_own_control_socket(server)
+    start_metrics(server)
+
+
+def start_metrics(server):
     """Counts start from zero at each start: the files of an earlier run go."""
     if not metrics_on():
         return
@@ -99,6 +106,34 @@ def on_exit(server):
     path = metrics_dir()
     if path and os.path.basename(path).startswith(METRICS_DIR_PREFIX):
         shutil.rmtree(path, ignore_errors=True)
+
+
+# gunicornc's control socket (gunicorn 25.1 and later) is by default
+# $XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl: one path for every
+# instance a user runs, so gunicornc's shutdown, reload or worker kill reach
+# whichever started last, and the first to stop deletes the others' socket.
+# Each instance gets its own, in that folder, named after the addresses it serves
+# (which no two running instances share); a --control-socket given is kept.
+CONTROL_SOCKET_PREFIX = "openim-auth-"
+# A Unix socket's path holds at most 107 bytes (sun_path, 108 with its NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def control_socket_path(folder: str, binds: list[str]) -> str:
+    """`<folder>/openim-auth-127.0.0.1:10000.ctl`; a digest of the addresses when that is too long."""
+    name = "+".join(re.sub(r"[^\w.:\[\]@-]", "_", bind) for bind in binds)
+    path = os.path.join(folder, f"{CONTROL_SOCKET_PREFIX}{name}.ctl")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        digest = hashlib.sha256("\n".join(binds).encode()).hexdigest()[:16]
+        path = os.path.join(folder, f"{CONTROL_SOCKET_PREFIX}{digest}.ctl")
+    return path
+
+
+def use_own_control_socket(server) -> None:
+    setting = server.cfg.settings.get("control_socket")
+    if setting is None or setting.value != setting.default:  # a gunicorn without one, or a path chosen
+        return
+    server.cfg.set("control_socket", control_socket_path(os.path.dirname(setting.default), server.cfg.bind))
 
 
 # OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
