@@ -1,7 +1,8 @@
 # One command runs the service, one command tests it.
 #   make run    serve on http://127.0.0.1:10000 (SQLite in instance/, secrets generated)
 #   make test   the test suite on SQLite, then on MySQL/MariaDB when TEST_DATABASE_URL is set
-#               (PYTEST_ARGS='-m "not http"' leaves out the gunicorn round trips of tests/http)
+#               (PYTEST_ARGS='-m "not http and not package"' leaves out the gunicorn round trips of
+#               tests/http and the wheel built and installed by tests/package)
 #   make test-http   only the gunicorn round trips, on the same backends as `make test`
 #   make lint   ruff's checks and formatting (ruff.toml)
 #   make lock   recompile requirements.txt and requirements-dev.txt from their .in files
