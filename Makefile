@@ -1,7 +1,8 @@
 # One command runs the service, one command tests it.
 #   make run    serve on http://127.0.0.1:10000 (SQLite in instance/, secrets generated)
 #   make test   the test suite on SQLite, then on MySQL/MariaDB when TEST_DATABASE_URL is set
-#               (PYTEST_ARGS='-m "not http"' leaves out the gunicorn round trips of tests/http)
+#               (PYTEST_ARGS='-m "not http and not package"' leaves out the gunicorn round trips of
+#               tests/http and the wheel built and installed by tests/package)
 #   make test-http   only the gunicorn round trips, on the same backends as `make test`
 #   make lint   ruff's checks and formatting (ruff.toml)
 #   make lock   recompile requirements.txt and requirements-dev.txt from their .in files
@@ -18,7 +19,7 @@ PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: run install install-dev test test-sqlite test-mysql test-http lint lock clean
 
-$(STAMP): requirements.txt setup.py setup.cfg
+$(STAMP): requirements.txt setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -r requirements.txt
 	touch $(STAMP)
@@ -65,7 +66,7 @@ lock: $(STAMP)
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
 
 # Benchmarks (bench/run.py; see BENCHMARKS.md). They drive gunicorn with wrk on 127.0.0.1.
 #   make bench        full: SQLite, MariaDB if it answers (BENCH_DATABASE_URL), 1M users, 1M-row import

@@ -1,137 +1,15 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`.
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app` (`make run`).
 
-Each setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
+They are app/serving/gunicorn_settings.py's, which `openim-auth serve` uses too:
+change them there. Each setting can be overridden on the command line or with
+GUNICORN_CMD_ARGS.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 
 # The app package sits next to this file, wherever gunicorn is started from.
-# Importing it loads no prometheus_client (app/metrics.py does that on first use):
-# on_starting must set PROMETHEUS_MULTIPROC_DIR before that happens.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from app.serving.cpus import usable_cpus  # noqa: E402
+from app.serving.gunicorn_settings import settings  # noqa: E402
 
-bind = os.environ.get("OPENIM_BIND", "127.0.0.1:10000")
-worker_class = "sync"
-# Sync workers spend most of their time in the CPU (JSON, HMAC) and in short
-# database calls: two per core keeps the cores busy while one waits. Cores the
-# process may use (affinity, cgroup CPU quota: app/serving/cpus.py), not the host's.
-workers = int(os.environ.get("OPENIM_WORKERS", usable_cpus() * 2 + 1))
-timeout = 30
-graceful_timeout = 10
-keepalive = 5
-errorlog = "-"
-# The app logs one line per request (operationID, route, errCode, duration),
-# so gunicorn's access log would say it twice: off unless OPENIM_ACCESS_LOG is
-# on. It has who, what route, status, size, time; never bodies, headers or
-# query strings, so that neither secrets nor tokens are logged.
-if os.environ.get("OPENIM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on"):
-    accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
-# Every value of that line escaped, so that no request can split it (app/serving/log_safety.py).
-from app.serving.gunicorn_access_log import EscapingLogger  # noqa: E402
-
-logger_class = EscapingLogger
-
-# GET /metrics sums the values each worker writes to a file in
-# PROMETHEUS_MULTIPROC_DIR: each instance gets a fresh directory (under $TMPDIR)
-# unless one is given; never share one between running instances, as each
-# empties it at start. prometheus_client picks that mode when a process first
-# imports it, so nothing here imports the app: the master sets the variable in
-# on_starting, and the workers, which load the app after, inherit it (this is
-# also why `preload_app` needs PROMETHEUS_MULTIPROC_DIR set before the start).
-# OPENIM_METRICS=off leaves metrics out altogether.
-METRICS_ON = os.environ.get("OPENIM_METRICS", "on").strip().lower() not in ("", "0", "false", "no", "off")
-METRICS_DIR_PREFIX = "openim-metrics-"
-
-
-def metrics_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") if METRICS_ON else None
-
-
-def on_starting(server):
-    """Counts start from zero at each start: the files of an earlier run go."""
-    if not METRICS_ON:
-        return
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        if "prometheus_client" in sys.modules:
-            server.log.warning("metrics would count one worker only: set PROMETHEUS_MULTIPROC_DIR with preload_app")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
-    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    server.log.info("Metrics directory: %s", path)
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    for entry in os.scandir(path):
-        if entry.name.endswith(".db") and entry.is_file(follow_symlinks=False):
-            os.remove(entry.path)
-
-
-def child_exit(server, worker):
-    """A dead worker's counters stay in its files (totals never go back); only its live gauges go."""
-    if metrics_dir():
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    path = metrics_dir()
-    if path and os.path.basename(path).startswith(METRICS_DIR_PREFIX):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-# OPENIM_HEALTH_BIND (host:port): GET /healthz there too, answered by a thread
-# of each worker even while every worker waits on the database
-# (app/serving/health_listener.py). The master opens it before the workers fork.
-HEALTH_BIND = os.environ.get("OPENIM_HEALTH_BIND", "").strip()
-
-
-def when_ready(server):
-    if HEALTH_BIND:
-        from app.serving import health_listener
-
-        health_listener.listen(HEALTH_BIND)
-        server.log.info("Health check at: http://%s/healthz", HEALTH_BIND)
-
-
-def post_worker_init(worker):
-    if HEALTH_BIND:
-        from app.serving import health_listener
-
-        health_listener.serve(worker.wsgi)
-
-
-# OPENIM_LOG_FORMAT=json: gunicorn's own records, and the libraries', are JSON
-# objects too; the app's go through gunicorn's handlers, so they follow. The
-# objects are those of app/serving/log_format.py.
-if os.environ.get("OPENIM_LOG_FORMAT") == "json":
-    import logging
-
-    from app.serving.log_format import json_formatter
-
-    class LibrariesJsonHandler(logging.StreamHandler):
-        """Records of other loggers than the app's (SQLAlchemy, Python's warnings), which reach the root logger.
-
-        The app's arrive there too, already written by gunicorn's handlers.
-        """
-
-        def __init__(self):
-            super().__init__(sys.stderr)
-            self.setFormatter(json_formatter())
-            self.addFilter(lambda record: record.name != "app" and not record.name.startswith("app."))
-
-    class JsonLogger(EscapingLogger):
-        def setup(self, cfg):
-            super().setup(cfg)
-            for log in (self.error_log, self.access_log):
-                for handler in log.handlers:
-                    handler.setFormatter(json_formatter())
-            root = logging.getLogger()
-            for handler in [handler for handler in root.handlers if isinstance(handler, LibrariesJsonHandler)]:
-                root.removeHandler(handler)
-            root.addHandler(LibrariesJsonHandler())
-            logging.captureWarnings(True)
-
-    logger_class = JsonLogger
+globals().update(settings())

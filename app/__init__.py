@@ -1,11 +1,15 @@
 """OpenIM-compatible auth service: the application factory."""
 
+# The one place of the version: the package metadata (pyproject.toml), --version and the OpenAPI documents.
+__version__ = "0.1.0"
+
 import logging
 
 from flask import Flask
 from flask.logging import default_handler
 
 from app import config
+from app.checkout_or_installed import MIGRATIONS
 from app.extensions import migrate
 from app.serving.log_format import use_format
 from app.storage import database, openim_redis
@@ -25,7 +29,7 @@ def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> 
     config.load_config(app, test_config)
     database.init_app(app)
     openim_redis.init_app(app)
-    migrate.init_app(app, database.db, directory=str(config.PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, database.db, directory=str(MIGRATIONS))
     register_blueprints(app, root_dialect)
     register_errorhandlers(app)
     register_commands(app)

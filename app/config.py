@@ -15,11 +15,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from app.checkout_or_installed import default_instance_path
 from app.openim import MULTI_LOGIN_POLICIES
 
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
     "OPENIM_TOKEN_EXPIRE_DAYS": 7,
@@ -49,7 +48,7 @@ DEFAULTS = {
     "OPENIM_REDIS_CACHE_TOPIC": "DELETE_CACHE_AUTH",
 }
 
-# Read from the environment (not FLASK_*), because gunicorn.conf.py reads them too.
+# Read from the environment (not FLASK_*), because app/serving/gunicorn_settings.py reads them too.
 ENVIRONMENT_KEYS = {"OPENIM_LOG_FORMAT": "text", "OPENIM_METRICS": "on"}
 LOG_FORMATS = ("text", "json")
 
@@ -72,11 +71,11 @@ class ConfigError(RuntimeError):
 
 
 def instance_path() -> str:
-    return os.environ.get("OPENIM_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    return os.environ.get("OPENIM_INSTANCE_PATH") or default_instance_path()
 
 
 def environment_setting(key: str, test_config: dict | None):
-    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as gunicorn.conf.py sees it."""
+    """One of ENVIRONMENT_KEYS: from the environment only (or the tests' config), as the gunicorn settings see it."""
     if test_config is not None and key in test_config:
         return test_config[key]
     return os.environ.get(key, ENVIRONMENT_KEYS[key])

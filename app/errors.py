@@ -83,9 +83,12 @@ class DatabaseUnavailable(ServiceError):
 
 
 class DatabaseNotSetUp(DatabaseUnavailable):
-    """The database answers but has no schema: `flask db upgrade` was never run on it."""
+    """The database answers but has no schema: `db upgrade` was never run on it.
 
-    message = "db failed: the database has no schema; run `flask --app wsgi db upgrade`"
+    app/web/handlers.py adds the command that runs it, which depends on where the code runs from.
+    """
+
+    message = "db failed: the database has no schema"
 
 
 class TokenStateUnavailable(DatabaseUnavailable):

@@ -1,15 +1,15 @@
 """What the rules did, counted for Prometheus: prometheus_client objects only, no Flask, no HTTP.
 
 Each rule counts in one line (`metrics.count_token(platform)`). Under gunicorn,
-gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR in the master's on_starting,
+app/serving/gunicorn_settings.py sets PROMETHEUS_MULTIPROC_DIR in the master's on_starting,
 so prometheus_client keeps each worker's values in a file of that directory
 and GET /metrics sums them (app/web/prometheus.py); elsewhere (flask run, the
 CLI, the tests) they live in the process's default registry.
 
 prometheus_client picks that mode when it is first imported, so it is
 imported here on the first count, in a worker, never when the app package is
-merely imported: the gunicorn master imports app.serving.cpus and the access logger
-before on_starting runs.
+merely imported: the gunicorn master imports app.serving.gunicorn_settings before
+on_starting runs.
 """
 
 from collections.abc import Iterable

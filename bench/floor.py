@@ -26,7 +26,7 @@ HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 DAY = 86400
 MAX_BODY = 65536
-# The service's token_records (migrations/versions/0004_bounded_token_records.py); created
+# The service's token_records (app/migrations/versions/0004_bounded_token_records.py); created
 # here only when the database has not got it.
 TOKEN_TABLE = [
     "CREATE TABLE IF NOT EXISTS token_records (token_hash {binary} NOT NULL PRIMARY KEY,"

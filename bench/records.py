@@ -101,7 +101,7 @@ def measure(database_url: str | None, many: int) -> list[tuple[str, str, str]]:
         clock = StepClock(int(time.time()))
         app = create_app({**SECRETS, "SQLALCHEMY_DATABASE_URI": url, "OPENIM_CLOCK": clock})
         with app.app_context():
-            flask_migrate.upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            flask_migrate.upgrade()
             for user_id in ("alice", "writer", "big"):
                 users.register({"user_id": user_id, "nickname": user_id}, f"bench-{user_id}")
             token = users.issue_token("alice", 2).token

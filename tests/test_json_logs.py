@@ -18,6 +18,7 @@ import pytest
 
 from app import create_app
 from app.rules import users
+from app.serving import gunicorn_settings
 from app.serving.log_format import JsonHandler, json_formatter
 from app.serving.log_safety import OPERATION_ID_LIMIT, PATH_LIMIT, quoted
 from tests.helpers import SECRET
@@ -174,7 +175,9 @@ def test_gunicorn_json_logger_writes_its_own_and_the_libraries_records_as_json()
 
 def test_gunicorn_writes_the_same_json_objects_as_the_app(monkeypatch):
     monkeypatch.setenv("OPENIM_LOG_FORMAT", "json")
-    gunicorn_formatter = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["json_formatter"]()
+    logger_class = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["logger_class"]
+    assert logger_class is gunicorn_settings.JsonLogger
+    gunicorn_formatter = gunicorn_settings.json_formatter()
     record = logging.LogRecord("app.x", logging.WARNING, __file__, 1, "caf\u00e9 %s", ("\n",), None)
     record.operationID = "op"
     assert gunicorn_formatter.format(record) == json_formatter().format(record)

@@ -6,7 +6,6 @@ that the utf8mb4 binary collation provably comes from the migrations.
 """
 
 from datetime import datetime
-from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -17,11 +16,11 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from app.checkout_or_installed import MIGRATIONS
 from app.extensions import db
 from app.storage.models import User
 from tests.helpers import TEST_DATABASE_URL, base_config, is_mysql
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SCRIPTS = ScriptDirectory(str(MIGRATIONS))
 HEAD = SCRIPTS.get_current_head()
 REVISIONS = [script.revision for script in reversed(list(SCRIPTS.walk_revisions()))]

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.checkout_or_installed import admin_command
 from app.rules import tokens
 from tests.helpers import SECRET, TEST_DATABASE_URL, Api, is_mysql
 
-FIX = "flask --app wsgi db upgrade"
+FIX = admin_command("db upgrade")
 
 
 @pytest.fixture(params=["sqlite", "mysql"])

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from app import create_app
-from app.config import PROJECT_ROOT, ConfigError
+from app.checkout_or_installed import PROJECT_ROOT
+from app.config import ConfigError
 from tests.helpers import base_config
 
 SENTINEL = {

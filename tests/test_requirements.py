@@ -1,11 +1,11 @@
 """The dependency files agree: one list of runtime packages, every install pinned.
 
 requirements.in and requirements-dev.in are the lock source; `make lock` compiles
-them into requirements.txt and requirements-dev.txt. setup.cfg names the runtime
+them into requirements.txt and requirements-dev.txt. pyproject.toml names the runtime
 packages a second time for pip installs of the package, so the two must not drift.
 """
 
-import configparser
+import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -25,9 +25,9 @@ def requirements(name: str) -> dict[str, Requirement]:
 
 
 def install_requires() -> dict[str, Requirement]:
-    config = configparser.ConfigParser()
-    config.read(REPO_ROOT / "setup.cfg", encoding="utf-8")
-    parsed = [Requirement(line) for line in config["options"]["install_requires"].split("\n") if line.strip()]
+    """The package's dependencies (pyproject.toml)."""
+    with open(REPO_ROOT / "pyproject.toml", "rb") as file:
+        parsed = [Requirement(line) for line in tomllib.load(file)["project"]["dependencies"]]
     return {canonicalize_name(requirement.name): requirement for requirement in parsed}
 
 
@@ -37,7 +37,7 @@ def pinned_version(requirement: Requirement) -> str:
     return specifier.version
 
 
-def test_setup_cfg_and_requirements_in_name_the_same_runtime_packages():
+def test_pyproject_and_requirements_in_name_the_same_runtime_packages():
     assert set(install_requires()) == set(requirements("requirements.in"))
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from app.admin.exporter import export_users, export_users_to_file
 from app.admin.importer import ImportSummary, import_rows, import_users
 from app.admin.openim_import import OpenImUsers, SourceUnreadable
+from app.checkout_or_installed import admin_command
 from app.errors import ServiceError
 from app.openim import PLATFORM_NAMES
 from app.rules import pages, tokens, users
@@ -38,7 +39,7 @@ class RuleCommand(click.Command):
         except DBAPIError as error:
             if is_missing_schema(error):
                 raise click.ClickException(
-                    "the database has no tables yet: run `flask --app wsgi db upgrade` first"
+                    f"the database has no tables yet: run `{admin_command('db upgrade')}` first"
                 ) from None
             raise
 

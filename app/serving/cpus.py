@@ -1,4 +1,4 @@
-"""How many CPUs this process may really use: what gunicorn.conf.py sizes its workers by.
+"""How many CPUs this process may really use: what the gunicorn settings size the workers by.
 
 `os.cpu_count()` counts the host's CPUs. A container or a systemd unit often
 gets fewer: a CPU affinity mask (taskset, cpuset: `os.sched_getaffinity`) and

@@ -2,7 +2,7 @@
 
 gunicorn writes the path (decoded: `%0A` is a newline), the request line and
 headers as they came, escaping only `"`: a request could end a line of the
-access log and forge the next. gunicorn.conf.py names this logger class.
+access log and forge the next. app/serving/gunicorn_settings.py names this logger class.
 """
 
 from gunicorn.glogging import Logger, SafeAtoms

@@ -15,7 +15,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 def json_formatter() -> logging.Formatter:
-    """The JSON objects of every record, the app's and (through gunicorn.conf.py) gunicorn's."""
+    """The JSON objects of every record, the app's and (through app/serving/gunicorn_settings.py) gunicorn's."""
     return JsonFormatter(
         "{levelname}{name}{process}{message}",
         style="{",

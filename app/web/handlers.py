@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.checkout_or_installed import admin_command
 from app.errors import DatabaseNotSetUp, DatabaseUnavailable, ServiceError
 from app.serving.log_safety import quoted
 from app.storage.database import is_missing_schema
@@ -34,10 +35,9 @@ def handle_http_error(error: HTTPException):
 
 def handle_database_error(error: Exception):
     if is_missing_schema(error):
-        logger.error(
-            "database has no schema: run `flask --app wsgi db upgrade` (operationID=%s)", quoted(operation_id())
-        )
-        return handle_service_error(DatabaseNotSetUp())
+        fix = f"run `{admin_command('db upgrade')}`"
+        logger.error("database has no schema: %s (operationID=%s)", fix, quoted(operation_id()))
+        return handle_service_error(DatabaseNotSetUp(f"{DatabaseNotSetUp.message}; {fix}"))
     driver_args = getattr(getattr(error, "orig", None), "args", None) or ("",)
     logger.error(
         "database failed: %s %s (operationID=%s)",

@@ -19,6 +19,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app, jsonify
 
+from app import __version__
 from app.errors import InvalidInput, ServiceError
 from app.openim import PLATFORM_NAMES
 from app.web.dialects import DIALECTS, dialect_of_path, dialect_of_request
@@ -29,7 +30,6 @@ from app.wire_format.schema_base import ALIASES, WireSchema
 bp = Blueprint("openapi", __name__)
 
 TITLE = "OpenIM-compatible auth service"
-VERSION = "0.1.0"
 # Werkzeug and Flask answer these by themselves on every route.
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 # Pages for people, not operations of the API: app/web/docs.py's /docs and its assets.
@@ -204,7 +204,7 @@ def build_document(app: Flask, dialect: str = "v2") -> dict:
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title=f"{TITLE}: {wording.TITLE}",
-        version=VERSION,
+        version=__version__,
         openapi_version="3.1.0",
         plugins=[plugin],
         info={"description": wording.DESCRIPTION + error_table(wording)},

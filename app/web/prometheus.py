@@ -4,7 +4,7 @@ Requests are counted by route (the URL rule, so that unknown URLs cannot grow
 the label set), dialect and errCode, with a latency histogram by route, and
 the 503s apart; the rules' own counters are in app/metrics.py. Under gunicorn
 each worker writes its values to a file of PROMETHEUS_MULTIPROC_DIR
-(gunicorn.conf.py makes and empties it at start) and a scrape sums the files
+(app/serving/gunicorn_settings.py makes and empties it at start) and a scrape sums the files
 of all workers, those of dead workers included, so totals never go back.
 
 Who may read: clients whose address is in OPENIM_METRICS_ALLOW (loopback by
