@@ -112,6 +112,13 @@ def clock():
 
 
 @pytest.fixture
+def redis_app(redis_app, clock):
+    """The shared redis_app on this module's clock, which the gateway reads too: a token minted a second
+    after the gateway's reading would be one the gateway holds as not yet valid."""
+    return lambda where, **overrides: redis_app(where, **{"OPENIM_CLOCK": clock, **overrides})
+
+
+@pytest.fixture
 def gateway(redis_server, clock):
     with redis_server.client() as client:
         yield Gateway(client, now=clock)
