@@ -78,11 +78,10 @@ def register_blueprints(app: Flask, root_dialect: str) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app.web import handlers, operation_header, prometheus, request_log
+    from app.web import every_answer, handlers, prometheus
 
     handlers.init_app(app)
-    request_log.init_app(app)
-    operation_header.init_app(app)
+    every_answer.init_app(app)
     if app.config["OPENIM_METRICS"]:
         prometheus.init_app(app)
 

@@ -46,11 +46,15 @@ def escaped(value: str, limit: int, escape_space: bool = False) -> str:
     With `escape_space`, spaces too, so that the value stays one word of a
     `key=value` line.
     """
+    value = cut(value, limit)
+    # The usual value needs no escape: one C-speed test instead of a Python loop per character.
+    if value.isprintable() and '"' not in value and "\\" not in value and not (escape_space and " " in value):
+        return value
     return "".join(
         _escape_character(character)
         if not character.isprintable() or character in '"\\' or (escape_space and character == " ")
         else character
-        for character in cut(value, limit)
+        for character in value
     )
 
 

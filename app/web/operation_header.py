@@ -1,5 +1,5 @@
 """Every answer carries the request's operationID back in an `operationID` header, so a caller can
-match it to its own logs and to ours; errors, 404 and 405 included.
+match it to its own logs and to ours; errors, 404 and 405 included (web/every_answer.py adds it).
 
 Only a value that passed the operationID rule (1–64 characters, no control
 characters) is sent back, and percent-encoded (UTF-8) beyond visible ASCII:
@@ -8,9 +8,6 @@ a header is Latin-1 on the wire, and an operationID may be in any script.
 
 from urllib.parse import quote
 
-from flask import Flask
-
-from app.web.request_io import operation_id
 from app.wire_format.field_rules import CONTROL_CHARACTER
 
 HEADER = "operationID"
@@ -25,12 +22,7 @@ def header_value(value: str) -> str | None:
     return quote(value, safe=_VERBATIM, errors="replace")
 
 
-def add_operation_id(response):
-    value = header_value(operation_id())
+def add_operation_id(response, operation_id: str) -> None:
+    value = header_value(operation_id)
     if value is not None:
         response.headers[HEADER] = value
-    return response
-
-
-def init_app(app: Flask) -> None:
-    app.after_request(add_operation_id)

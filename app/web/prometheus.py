@@ -18,7 +18,7 @@ import ipaddress
 import os
 from functools import lru_cache
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -32,8 +32,7 @@ from prometheus_client import (
 from app.errors import NoPermission
 from app.metrics import start_at_zero as start_rule_counters_at_zero
 from app.storage.database import RETRYABLE_MYSQL_ERRORS
-from app.web import request_log
-from app.web.dialects import dialect_name, dialect_of_path
+from app.web.dialects import dialect_of_path
 from app.web.route_docs import documented, route_doc
 
 bp = Blueprint("metrics", __name__)
@@ -71,13 +70,13 @@ def _duration_of(route: str) -> Histogram:
     return request_duration.labels(route)
 
 
-def count_request(response):
-    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    _requests_with(route, dialect_name(), g.get("err_code")).inc()
-    _duration_of(route).observe(request_log.elapsed_seconds())
-    if response.status_code == 503:
+def count_request(route: str | None, dialect: str, err_code, status: int, elapsed_seconds: float) -> None:
+    """Count an answer (web/every_answer.py calls this); `route` None for a URL that matched none."""
+    route = UNMATCHED if route is None else route
+    _requests_with(route, dialect, err_code).inc()
+    _duration_of(route).observe(elapsed_seconds)
+    if status == 503:
         unavailable_total.labels(route).inc()
-    return response
 
 
 @lru_cache(maxsize=8)
@@ -143,4 +142,3 @@ def init_app(app: Flask) -> None:
     # Every family, with the label values known, is in /metrics from the start, at 0.
     start_rule_counters_at_zero(RETRYABLE_MYSQL_ERRORS)
     start_requests_at_zero(app)
-    app.after_request(count_request)
