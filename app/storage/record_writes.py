@@ -9,6 +9,7 @@ OpenIM's Redis learns of a kick before the records do (app/rules/token_mirror.py
 from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
+from app.openim import V3_PLATFORM_NAMES
 from app.storage.database import run_in_transaction
 from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus
 from app.storage.token_records import RECORD_BATCH, KickedRecords, OnKicks, _delete_records, _kick_records
@@ -86,10 +87,18 @@ def kick_tokens(
     # No cut-off by issue time: another instance's clock may run ahead of this
     # one's. The batches end when one finds fewer than batch_size to kick, and
     # the bound keeps what concurrent issues add to a few per platform.
-    conditions = [_records.c.user_id == user_id, _records.c.status.in_(LIVE_STATUSES)]
-    if platform is not None:
-        conditions.append(_records.c.platform == platform)
-    return _in_batches(conditions, _kick_records, batch_size, on_kicks)
+    # A platform at a time: the index (user, platform, status, expiry) then leads each batch's
+    # SELECT straight to the live records, instead of past every record kicked so far (a
+    # million-record user took minutes, each batch walking further).
+    kicked = 0
+    for each_platform in V3_PLATFORM_NAMES if platform is None else [platform]:
+        conditions = [
+            _records.c.user_id == user_id,
+            _records.c.platform == each_platform,
+            _records.c.status.in_(LIVE_STATUSES),
+        ]
+        kicked += _in_batches(conditions, _kick_records, batch_size, on_kicks)
+    return kicked
 
 
 def delete_records_in_batches(user_id: str, batch_size: int = RECORD_BATCH, on_deletes: OnKicks | None = None) -> int:
