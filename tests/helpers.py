@@ -262,22 +262,9 @@ def request_lines(caplog) -> list[re.Match]:
 
 
 @contextmanager
-def lock_file_held(database_path, seconds: float = 120):
-    """Another process holds the database's lock file (a stuck writer) until the block ends."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
-                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
-            ),
-            f"{database_path}{LOCK_FILE_SUFFIX}",
-            str(seconds),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def held_by_another_process(program: str, *arguments: str):
+    """Run `program` (Python, which prints 'held' once it holds its lock) in another process until the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", program, *arguments], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
         yield
@@ -285,3 +272,13 @@ def lock_file_held(database_path, seconds: float = 120):
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+def lock_file_held(database_path, seconds: float = 120):
+    """Another process holds the database's lock file (a stuck writer) until the block ends."""
+    return held_by_another_process(
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))",
+        f"{database_path}{LOCK_FILE_SUFFIX}",
+        str(seconds),
+    )

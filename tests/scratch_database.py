@@ -32,11 +32,9 @@ NO_SCRATCH_REASON = "needs a MariaDB: TEST_DATABASE_URL or TEST_SCRATCH_DATABASE
 
 
 @contextmanager
-def empty_scratch_database() -> Iterator[str]:
-    """The scratch database's URL, the database empty; dropped afterwards. Skips the test without one."""
-    if scratch_database_url() is None:
-        pytest.skip(NO_SCRATCH_REASON)
-    url = make_url(scratch_database_url())
+def fresh_mysql_database(url: str) -> Iterator[str]:
+    """The database of `url`, dropped and created empty (utf8mb4); dropped again afterwards."""
+    url = make_url(url)
     server = create_engine(url.set(database=""))
     drop = text(f"DROP DATABASE IF EXISTS `{url.database}`")
     try:
@@ -48,3 +46,12 @@ def empty_scratch_database() -> Iterator[str]:
             connection.execute(drop)
     finally:
         server.dispose()
+
+
+@contextmanager
+def empty_scratch_database() -> Iterator[str]:
+    """The scratch database's URL, the database empty; dropped afterwards. Skips the test without one."""
+    if scratch_database_url() is None:
+        pytest.skip(NO_SCRATCH_REASON)
+    with fresh_mysql_database(scratch_database_url()) as url:
+        yield url

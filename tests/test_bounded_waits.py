@@ -1,10 +1,7 @@
 """Every wait on the database ends well before gunicorn's worker timeout, as 503/802 (issue 12)."""
 
-import subprocess
-import sys
 import time
 import uuid
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,7 +11,7 @@ from app import create_app
 from app.extensions import db
 from app.storage.database import LOCK_WAIT_BUDGET_SECONDS, SQLITE_BUSY_TIMEOUT_SECONDS
 from app.storage.mysql_waits import MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
-from tests.helpers import SECRET, TEST_DATABASE_URL, base_config, is_mysql, lock_file_held
+from tests.helpers import SECRET, TEST_DATABASE_URL, base_config, held_by_another_process, is_mysql, lock_file_held
 from tests.http.tcp_proxy import TcpProxy
 
 GUNICORN_WORKER_TIMEOUT_SECONDS = 30
@@ -25,19 +22,35 @@ def register_body(user_id: str) -> dict:
 
 
 @pytest.fixture
-def sqlite_app(tmp_path, monkeypatch):
-    """An app on a SQLite file of its own, with a one-second busy timeout."""
+def sqlite_app_waiting(tmp_path, monkeypatch):
+    """`sqlite_app_waiting(seconds)`: an app on a SQLite file of its own, with that busy timeout."""
     monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path / "instance"))
     path = tmp_path / "openim.db"
-    app = create_app(
-        {**base_config(f"sqlite:///{path}"), "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 1}}}
-    )
-    with app.app_context():
-        db.create_all()
-    yield app, path
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    apps = []
+
+    def factory(busy_timeout: float):
+        app = create_app(
+            {
+                **base_config(f"sqlite:///{path}"),
+                "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": busy_timeout}},
+            }
+        )
+        with app.app_context():
+            db.create_all()
+        apps.append(app)
+        return app, path
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(sqlite_app_waiting):
+    """An app on a SQLite file of its own, with a one-second busy timeout."""
+    return sqlite_app_waiting(1)
 
 
 def test_a_lock_is_waited_for_at_most_five_seconds_in_total():
@@ -50,41 +63,19 @@ def test_a_lock_is_waited_for_at_most_five_seconds_in_total():
     assert 2 * LOCK_WAIT_BUDGET_SECONDS < GUNICORN_WORKER_TIMEOUT_SECONDS
 
 
-@contextmanager
 def sqlite_lock_held(database_path, seconds: float = 120):
     """Another process holds SQLite's own write lock, not the lock file: the `sqlite3` shell in a transaction."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sqlite3, sys, time; connection = sqlite3.connect(sys.argv[1], isolation_level=None);"
-                "connection.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(float(sys.argv[2]))"
-            ),
-            str(database_path),
-            str(seconds),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    return held_by_another_process(
+        "import sqlite3, sys, time; connection = sqlite3.connect(sys.argv[1], isolation_level=None);"
+        "connection.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(float(sys.argv[2]))",
+        str(database_path),
+        str(seconds),
     )
-    try:
-        assert holder.stdout.readline() == "held\n"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
 
 
-def test_the_lock_file_and_sqlites_own_lock_share_one_busy_timeout(tmp_path, monkeypatch):
+def test_the_lock_file_and_sqlites_own_lock_share_one_busy_timeout(sqlite_app_waiting):
     """A wait for the lock file leaves SQLite's own wait only what remains of the busy timeout."""
-    monkeypatch.setenv("OPENIM_INSTANCE_PATH", str(tmp_path / "instance"))
-    path = tmp_path / "openim.db"
-    app = create_app(
-        {**base_config(f"sqlite:///{path}"), "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 2}}}
-    )
-    with app.app_context():
-        db.create_all()
+    app, path = sqlite_app_waiting(2)
     client = app.test_client()
     with sqlite_lock_held(path), lock_file_held(path, seconds=1.2):
         started = time.monotonic()
@@ -95,8 +86,6 @@ def test_the_lock_file_and_sqlites_own_lock_share_one_busy_timeout(tmp_path, mon
     assert 1.9 <= waited < 2.6, waited
     # The next write has its whole busy timeout again.
     assert client.post("/auth/user_register", json=register_body("shared")).json["errCode"] == 0
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_a_stuck_sqlite_writer_costs_a_request_its_busy_timeout_then_802(sqlite_app):

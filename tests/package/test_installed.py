@@ -18,12 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import __version__
 from tests.helpers import TEST_DATABASE_URL, is_mysql, register_body, token_body
 from tests.http.server import free_port
+from tests.scratch_database import fresh_mysql_database
 
 pytestmark = pytest.mark.package
 
@@ -65,18 +65,10 @@ def database_url(request) -> Iterator[str | None]:
     if not is_mysql(TEST_DATABASE_URL):
         pytest.skip("needs TEST_DATABASE_URL (MySQL/MariaDB)")
     url = make_url(TEST_DATABASE_URL)
-    url = url.set(database=f"{url.database}_package")
-    server = create_engine(url.set(database=""))
-    drop = text(f"DROP DATABASE IF EXISTS `{url.database}`")
-    try:
-        with server.begin() as connection:
-            connection.execute(drop)
-            connection.execute(text(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4"))
-        yield url.render_as_string(hide_password=False)
-        with server.begin() as connection:
-            connection.execute(drop)
-    finally:
-        server.dispose()
+    with fresh_mysql_database(
+        url.set(database=f"{url.database}_package").render_as_string(hide_password=False)
+    ) as fresh:
+        yield fresh
 
 
 class User:
