@@ -81,15 +81,21 @@ def count_database_retry(error_code: int | None) -> None:
     counters()["database_retries"].labels(str(error_code)).inc()
 
 
+# The `operation` labels of redis_failures: what app/storage/openim_redis.py was doing (docs/openim-redis.md).
+REDIS_OPERATIONS = ("issue", "check", "kick", "delete", "clean-up", "health")
+
+
 def count_redis_failure(operation: str) -> None:
     counters()["redis_failures"].labels(operation).inc()
 
 
-def start_at_zero(retried_errors: Iterable[int]) -> None:
+def start_at_zero(retried_errors: Iterable[int], openim_redis: bool = False) -> None:
     """Every counter at 0 for the label values it can have, before its first count.
 
     A label set never counted is absent from a scrape, and an alert on it sees
     "no data" rather than 0 (Prometheus' advice: initialise what you know).
+    The Redis failures only with `openim_redis` (OPENIM_REDIS_URL set): without
+    it there is no Redis to fail.
     """
     for platform in V3_PLATFORM_NAMES:
         _tokens_issued_on(platform)
@@ -97,3 +103,6 @@ def start_at_zero(retried_errors: Iterable[int]) -> None:
         counters()["kicks"].labels(label)
     for error_code in retried_errors:
         counters()["database_retries"].labels(str(error_code))
+    if openim_redis:
+        for operation in REDIS_OPERATIONS:
+            counters()["redis_failures"].labels(operation)

@@ -6,6 +6,12 @@ before and after. tests/http/test_metrics_and_logs.py checks the sums over
 gunicorn workers.
 """
 
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from prometheus_client import REGISTRY
 from pymysql.err import OperationalError as PyMySQLOperationalError
@@ -13,9 +19,11 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.config import ConfigError
+from app.metrics import REDIS_OPERATIONS
 from app.storage.database import retry_transient
 from app.web.prometheus import may_read_metrics
 from tests.helpers import SECRET, base_config
+from tests.repository import REPO_ROOT
 from tests.v3_calls import admin_token, code, register_users, user_token
 
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
@@ -194,3 +202,67 @@ def test_a_database_retry_is_counted(app, monkeypatch):
     with app.app_context():
         assert retry_transient(deadlocks_twice) == "done"
     assert sample("openim_database_retries_total", error="1213") - before == 2
+
+
+# A fresh process: the session's registry holds whatever earlier tests counted.
+FRESH_SCRAPES = textwrap.dedent(
+    """
+    import json, sys
+    from prometheus_client.parser import text_string_to_metric_families
+    from app import create_app
+    from tests.helpers import base_config
+
+    def redis_failures(**settings):
+        app = create_app({**base_config("sqlite://"), **settings})
+        text = app.test_client().get("/metrics").get_data(as_text=True)
+        return {
+            sample.labels["operation"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "openim_redis_failures"
+            for sample in family.samples
+            if sample.name == "openim_redis_failures_total"
+        }
+
+    json.dump([redis_failures(), redis_failures(OPENIM_REDIS_URL="redis://127.0.0.1:1/0")], sys.stdout)
+    """
+)
+
+
+def test_redis_failures_start_at_zero_for_every_operation_when_redis_is_configured(tmp_path):
+    """docs/operations.md: with OPENIM_REDIS_URL set, an alert on a Redis failure sees 0, not "no data"."""
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_SCRAPES],
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", "OPENIM_INSTANCE_PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    without_redis, with_redis = json.loads(result.stdout)
+    assert without_redis == {}  # no Redis, nothing to fail: no series
+    assert with_redis == dict.fromkeys(REDIS_OPERATIONS, 0.0)
+
+
+def operation_labels_in(path) -> set[str]:
+    """The operation names a module hands to TokenState: `_run("…", …)` and `operation="…"` (default or keyword)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "_run" and node.args:
+            found.append(node.args[0])
+        if isinstance(node, ast.keyword) and node.arg == "operation":
+            found.append(node.value)
+        if isinstance(node, ast.arguments) and node.defaults:
+            with_defaults = [*node.posonlyargs, *node.args][-len(node.defaults) :]
+            pairs = zip(with_defaults, node.defaults, strict=True)
+            found += [default for argument, default in pairs if argument.arg == "operation"]
+    # A name passed on (`self._run(operation, …)`) is counted where its value is written.
+    return {node.value for node in found if isinstance(node, ast.Constant)}
+
+
+def test_the_redis_operations_started_at_zero_are_those_the_code_counts():
+    app_dir = REPO_ROOT / "app"
+    counted = operation_labels_in(app_dir / "storage" / "openim_redis.py")
+    counted |= operation_labels_in(app_dir / "rules" / "token_mirror.py")
+    assert counted == set(REDIS_OPERATIONS)

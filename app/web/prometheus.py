@@ -112,7 +112,8 @@ def registry() -> CollectorRegistry:
 @documented("Prometheus metrics", errors=(NoPermission,), enveloped=False, media_type="text/plain")
 def metrics():
     """The service's counters in Prometheus' text format: requests by route, dialect and errCode, their latency,
-    tokens issued by platform, registrations, kicks, database retries and 503s, summed over every worker.
+    tokens issued by platform, registrations, kicks, database retries and 503s (and OpenIM's Redis failures when
+    OPENIM_REDIS_URL is set), summed over every worker.
     Readable from OPENIM_METRICS_ALLOW's networks (loopback by default) or with `Authorization: Bearer
     <OPENIM_METRICS_TOKEN>`; anyone else gets 403 / 801."""
     config = current_app.config
@@ -140,5 +141,5 @@ def start_requests_at_zero(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     # Every family, with the label values known, is in /metrics from the start, at 0.
-    start_rule_counters_at_zero(RETRYABLE_MYSQL_ERRORS)
+    start_rule_counters_at_zero(RETRYABLE_MYSQL_ERRORS, openim_redis=bool(app.config["OPENIM_REDIS_URL"]))
     start_requests_at_zero(app)
