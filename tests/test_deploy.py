@@ -21,7 +21,13 @@ ENVIRONMENT_FILE = DEPLOY / "openim-auth.env"
 INSTALLED_COMMAND = "/opt/openim-auth/bin/openim-auth"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 # What the service reads from the environment besides FLASK_<setting> (app/config.py, the gunicorn settings).
-ENVIRONMENT_VARIABLES = {"OPENIM_INSTANCE_PATH", "OPENIM_BIND", "OPENIM_WORKERS", "OPENIM_ACCESS_LOG"}
+ENVIRONMENT_VARIABLES = {
+    "OPENIM_INSTANCE_PATH",
+    "OPENIM_BIND",
+    "OPENIM_WORKERS",
+    "OPENIM_ACCESS_LOG",
+    "OPENIM_HEALTH_BIND",
+}
 ENVIRONMENT_VARIABLES |= set(ENVIRONMENT_KEYS) | {"GUNICORN_CMD_ARGS"}
 SETTINGS = set(DEFAULTS) | set(STRING_KEYS) | {"SQLALCHEMY_DATABASE_URI"}
 
