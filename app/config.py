@@ -221,7 +221,7 @@ def check_token_lifecycle(config) -> None:
 
 
 def check_operations(config) -> None:
-    """The log format, the metrics switch, and who may read /metrics (README "Operations")."""
+    """The log format, the metrics switch, and who may read /metrics (docs/operations.md, "Metrics")."""
     log_format({"OPENIM_LOG_FORMAT": config["OPENIM_LOG_FORMAT"]})
     config["OPENIM_METRICS"] = switch("OPENIM_METRICS", config.get("OPENIM_METRICS"))
     allowed = config.get("OPENIM_METRICS_ALLOW")

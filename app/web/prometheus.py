@@ -10,7 +10,7 @@ of all workers, those of dead workers included, so totals never go back.
 Who may read: clients whose address is in OPENIM_METRICS_ALLOW (loopback by
 default), or any client with `Authorization: Bearer <OPENIM_METRICS_TOKEN>`;
 anyone else gets 403 / 801 in the v2 envelope. The address is the TCP peer's:
-behind a proxy, that is the proxy (README "Operations").
+behind a proxy, that is the proxy (docs/operations.md, "Metrics").
 """
 
 import hmac
