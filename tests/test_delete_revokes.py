@@ -210,7 +210,7 @@ def test_every_way_of_registering_takes_the_apps_clock(timed_app, way):
         assert users.get_user(VICTIM).created_at == datetime(2022, 2, 24, 4, 1, 44)
 
 
-@pytest.mark.parametrize("dialect", ["v2", "v3"])
+@pytest.mark.parametrize("dialect", ["v2", "v3", "import"])
 def test_the_next_owner_gets_no_token_of_the_previous_owners_second(make_app, clock, monkeypatch, dialect):
     """Deleted and registered again in one second: the registration waits for the next one, so that
     the new owner's token is never byte-identical to one the previous owner holds."""
@@ -227,6 +227,12 @@ def test_the_next_owner_gets_no_token_of_the_previous_owners_second(make_app, cl
     assert timed_app.test_cli_runner().invoke(args=["users", "delete", VICTIM, "--yes"]).exit_code == 0
     if dialect == "v2":
         new = Api(client).register(VICTIM, operationID="next-owner")
+    elif dialect == "import":
+        imported = timed_app.test_cli_runner().invoke(
+            args=["users", "import", "-"], input=f"userID,nickname\n{BYSTANDER},b\n{VICTIM},v\n"
+        )
+        assert imported.exit_code == 0, imported.output
+        new = Api(client).user_token(VICTIM)
     else:
         admin = admin_token(client)
         assert register_users(client, admin, VICTIM)["errCode"] == 0

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from app.admin.import_files import Row, read_rows
 from app.admin.seen_user_ids import SeenUserIds
-from app.rules import clock
+from app.rules import clock, tokens
 from app.rules.users import NO_OPERATION_ID
 from app.storage.database import run_in_transaction
 from app.storage.models import User, utc_datetime
@@ -127,6 +127,8 @@ def store_batch(profiles: list[dict]) -> int:
     unique = {}
     for profile in profiles:
         unique.setdefault(profile["user_id"], profile)
+    # As a registration: a userID deleted this second gets its new owner the next one.
+    tokens.wait_past_previous_owners(list(unique))
 
     def insert_new(connection: Connection) -> int:
         # The app's clock, as for a registration: parse_token compares it with tokens' iat.

@@ -18,6 +18,8 @@ _records = TokenRecord.__table__
 # never live) under a hash that no token has, and pruned like an expired one:
 # a few seconds of it are all that matter.
 PLATFORM = 0
+# How far ahead of this instance's clock another's may run and still be waited for.
+RETIREMENT_HORIZON_SECONDS = 3600
 
 
 def _retirement_hash(user_id: str) -> bytes:
@@ -39,6 +41,23 @@ def retire(connection: Connection, user_id: str, last_second: int) -> None:
             expires_at=last_second,
         )
     )
+
+
+def any_retirement_from(connection: Connection, second: int) -> bool:
+    """Whether any userID was retired at `second` or later: a range of the expiry index, not a lookup per userID.
+
+    Live tokens expire later too, so the range ends where no clock of a
+    working deployment reaches (RETIREMENT_HORIZON_SECONDS on).
+    """
+    recent = (
+        select(_records.c.token_hash)
+        .where(
+            _records.c.expires_at.between(second, second + RETIREMENT_HORIZON_SECONDS),
+            _records.c.platform == PLATFORM,
+        )
+        .limit(1)
+    )
+    return connection.execute(recent).first() is not None
 
 
 def latest_retirement(connection: Connection, user_ids: list[str]) -> int | None:
