@@ -42,6 +42,18 @@ KICKED = b"2"  # constant.KickedToken
 TIMEOUT_SECONDS = 1.0
 RETRIES = 1
 _EXTENSION = "openim_redis"
+# KEYS[1] the hash; ARGV: the token, its lifetime, the cache topic ("" for none), the
+# changed keys as JSON. The PUBLISH runs on the hash's own node after the write, so
+# no subscriber hears of the key before the write is there (on a cluster too).
+_ISSUE_SCRIPT = """
+local before = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], '0')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
+return before
+"""
 
 
 def token_key(user_id: str, platform: int) -> str:
@@ -112,6 +124,7 @@ class TokenState:
         self._client = None
         self._closables: list = []
         self._probe: Future | None = None
+        self._issue_script = None
 
     def _run(self, operation: str, work: Callable[[object], T]) -> T:
         errors = _redis_errors()
@@ -140,15 +153,22 @@ class TokenState:
         return results
 
     def publish_token(self, user_id: str, platform: int, token: str, lifetime_seconds: int) -> dict[bytes, bytes]:
-        """HSET the token 0 and EXPIRE its hash (v3's SetTokenFlagEx); the hash's fields before."""
+        """HSET the token 0 and EXPIRE its hash (v3's SetTokenFlagEx); the hash's fields before.
+
+        One script (_ISSUE_SCRIPT), so one command and one reply for the
+        request that every token issue makes: a pipeline of four cost
+        redis-py a third more of the client's time.
+        """
         key = token_key(user_id, platform)
+        topic, keys = self._topic or "", json.dumps([key])
 
-        def writes(pipeline) -> None:
-            pipeline.hgetall(key)
-            pipeline.hset(key, token, 0)
-            pipeline.expire(key, lifetime_seconds)
+        def work(client) -> dict[bytes, bytes]:
+            if self._issue_script is None:
+                self._issue_script = client.register_script(_ISSUE_SCRIPT)
+            before = self._issue_script(keys=[key], args=[token, lifetime_seconds, topic, keys], client=client)
+            return dict(zip(before[::2], before[1::2], strict=True))
 
-        return self._run("issue", lambda client: self._write(client, writes, [key])[0])
+        return self._run("issue", work)
 
     def state_of(self, user_id: str, platform: int, token: str) -> bytes | None:
         """The token's field: NORMAL, KICKED, anything else OpenIM put there, or None."""
@@ -228,7 +248,7 @@ class TokenState:
         with self._lock:
             for closable in self._closables:
                 closable.close()
-            self._client, self._closables = None, []
+            self._client, self._closables, self._issue_script = None, [], None
 
 
 def of(app: Flask) -> TokenState | None:

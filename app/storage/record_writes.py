@@ -6,19 +6,24 @@ app/storage/token_records.py's. Each function tells its caller (`on_kicks`,
 OpenIM's Redis learns of a kick before the records do (app/rules/token_mirror.py).
 """
 
-from sqlalchemy import ColumnElement, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from app.openim import V3_PLATFORM_NAMES
 from app.storage.database import run_in_transaction
+from app.storage.driver_reads import DriverRead
 from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus
 from app.storage.token_records import RECORD_BATCH, KickedRecords, OnKicks, _delete_records, _kick_records
 
 _records = TokenRecord.__table__
-_confirm_pending = (
+# On the driver (driver_reads.py): every issue with OpenIM's Redis makes it, after its record's own transaction.
+_confirm_pending = DriverRead(
     update(_records)
-    .where(_records.c.token_hash == bindparam("confirmed"), _records.c.status == TokenStatus.pending)
-    .values(status=TokenStatus.normal)
+    .where(
+        _records.c.token_hash == bindparam("confirmed"),
+        _records.c.status == literal_column(f"'{TokenStatus.pending.value}'"),
+    )
+    .values(status=literal_column(f"'{TokenStatus.normal.value}'"))
 )
 # Locking, so that it waits for a kick or delete of the record that has not committed yet.
 _status_of = select(_records.c.status).where(_records.c.token_hash == bindparam("token_hash")).with_for_update()
@@ -33,7 +38,7 @@ def confirm(connection: Connection, token_hash: bytes) -> TokenStatus | None:
     backend (row locks, SQLite's write lock, Galera's certification): one of
     them waits for, or is retried after, the other's commit.
     """
-    if connection.execute(_confirm_pending, {"confirmed": token_hash}).rowcount == 1:
+    if _confirm_pending.rowcount(connection, {"confirmed": token_hash}) == 1:
         return TokenStatus.normal
     return connection.execute(_status_of, {"token_hash": token_hash}).scalar_one_or_none()
 
