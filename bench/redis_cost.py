@@ -2,9 +2,10 @@
 
 The Redis is a redis-server of the bench's own, on a free loopback port, without
 persistence. Besides the throughput, the Redis commands per request, from the
-server's INFO commandstats, and the round trips they take: one pipeline per
-user_token (HGETALL, HSET, EXPIRE, PUBLISH), one more when the hash holds
-fields to clean up, two more when the issue kicks (the bound, the policy).
+server's INFO commandstats (a script's own commands counted too), and the round
+trips they take: one script call per user_token (HGETALL, HSET, EXPIRE, PUBLISH),
+one more when the hash holds fields to clean up, two more when the issue kicks
+(the bound, the policy).
 """
 
 import shutil
@@ -78,7 +79,7 @@ def report(result: dict | None) -> list[str]:
         "## user_token with OpenIM's Redis on vs off (SQLite)",
         "",
         "`OPENIM_REDIS_URL` on a redis-server on loopback (docs/openim-redis.md), against the same database "
-        "served without it. Each user_token writes its token's field (one pipelined round trip: HGETALL, HSET, "
+        "served without it. Each user_token writes its token's field (one round trip: a script doing HGETALL, HSET, "
         "EXPIRE, PUBLISH) and confirms its record in a second short transaction; one more round trip when the "
         "hash holds fields to clean up, two more when the issue kicks (the bound, the multi-login policy).",
         "",
