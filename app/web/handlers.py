@@ -8,7 +8,7 @@ parameters stay out of the log.
 
 import logging
 
-from flask import Flask
+from flask import Flask, Response, current_app, g
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -20,17 +20,29 @@ from app.web.dialects import dialect_of_request
 from app.web.request_io import operation_id
 
 logger = logging.getLogger(__name__)
+JSON = "application/json"
 
 
 def handle_service_error(error: ServiceError):
     return dialect_of_request().answers.answer_failure(error)
 
 
+# (answers, HTTP code, name) → the envelope's bytes, status and errCode: every unknown route
+# answers the same bytes, encoded once per dialect rather than once per request.
+_http_error_bytes: dict[tuple, tuple[bytes, int, int]] = {}
+
+
 def handle_http_error(error: HTTPException):
-    body, status = dialect_of_request().answers.answer_http_error(error)
+    answers = dialect_of_request().answers
+    key = (answers, error.code, error.name)
+    known = _http_error_bytes.get(key)
+    if known is None:
+        envelope, status = answers.answer_http_error(error)
+        known = _http_error_bytes[key] = (current_app.json.dumps(envelope).encode(), status, envelope["errCode"])
+    body, status, g.err_code = known
     # Keep werkzeug's headers (a 405 must carry Allow, RFC 9110), not its HTML Content-Type.
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
-    return body, status, headers
+    return Response(body, status, headers, mimetype=JSON)
 
 
 def handle_database_error(error: Exception):

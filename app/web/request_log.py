@@ -11,6 +11,7 @@ import logging
 from app.serving.log_safety import OPERATION_ID_LIMIT, PATH_LIMIT, cut, escaped, quoted
 
 logger = logging.getLogger(__name__)
+TEXT_LINE = "operationID=%s route=%s errCode=%s duration=%.1fms"
 
 
 def log_request(
@@ -33,10 +34,11 @@ def log_request(
             },
         )
         return
-    logger.info(
-        "operationID=%s route=%s errCode=%s duration=%.1fms",
+    arguments = (
         quoted(operation_id),
         escaped(path, PATH_LIMIT, escape_space=True),
         "-" if err_code is None else err_code,
         elapsed_ms,
     )
+    # The record made here, where logger.info would look for its caller up the stack on every request.
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, TEXT_LINE, arguments, None, "log_request"))
