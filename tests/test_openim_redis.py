@@ -336,3 +336,35 @@ def test_a_failure_is_counted(redis_app, redis_server):
     redis_server.stop()
     assert api.try_user_token("ivan").status_code == 503
     assert failures._value.get() == before + 1
+
+
+def test_a_redis_user_with_only_the_documented_commands_suffices(redis_app, redis_server, gateway, clock):
+    """docs/openim-redis.md lists what an ACL-restricted Redis user needs: issue, check, kick, clean-up, delete."""
+    documented = ["evalsha", "script|load", "hgetall", "hget", "hset", "hdel", "expire", "del", "publish", "ping"]
+    with redis_server.client() as admin:
+        admin.script_flush()  # so that the first issue loads the script as this user
+        admin.acl_setuser(
+            "openim-auth",
+            enabled=True,
+            passwords=["+auth-pass"],
+            categories=["-@all"],
+            commands=[f"+{command}" for command in documented],
+            keys=["UID_PID_TOKEN_STATUS:*"],
+            channels=["DELETE_CACHE_AUTH"],
+        )
+    try:
+        app = redis_app(f"redis://openim-auth:auth-pass@127.0.0.1:{redis_server.port}/0")
+        api = Api(app.test_client())
+        first = api.register("jane")
+        assert gateway.parse(first) == ACCEPTED and api.parse_code(first) == 0
+        api.force_logout("jane", 1, secret=SECRET)
+        assert gateway.parse(first) == KICKED
+        clock.now += 1
+        second = api.user_token("jane")  # cleans the kicked field up
+        assert gateway.parse(second) == ACCEPTED and gateway.client.hexists(token_key("jane", 1), first) == 0
+        assert app.test_client().get("/healthz").json["data"]["redis"] == "ok"
+        assert app.test_cli_runner().invoke(args=["users", "delete", "jane", "--yes"]).exit_code == 0
+        assert gateway.client.exists(*user_keys("jane")) == 0
+    finally:
+        with redis_server.client() as admin:
+            admin.acl_deluser("openim-auth")
