@@ -1,5 +1,9 @@
-"""A statement run straight on the driver's cursor: the read that every authenticated request makes,
-and the one write that every token issue with OpenIM's Redis adds (its record's confirmation).
+"""A statement run straight on the driver's cursor, for the statements of the hottest paths.
+
+The read that every authenticated request makes (token_record_reads), the two
+statements of every token issue (token_records: the bound's count and the
+recording INSERT … SELECT) and the confirmation that OpenIM's Redis adds to it
+(record_writes).
 
 SQLAlchemy's execution of one statement (its execution context, result
 object and type processing) costs about 65 µs of CPU here, five times what
@@ -11,6 +15,7 @@ cursor. What SQLAlchemy's execution would do around it stays:
 - the read is in the connection's transaction, begun as `execute` begins it,
   so the commit or rollback that ends it (run_in_transaction,
   fresh_read_connection, the pool's reset) is SQLAlchemy's;
+- `before_cursor_execute` listeners of the engine are told of the statement;
 - a driver error is raised as SQLAlchemy raises it: the DBAPIError subclass,
   parameters hidden as the engine hides them, and a lost connection
   invalidated, so that the app's error handlers answer it alike.
@@ -62,6 +67,9 @@ class DriverRead:
         cursor = None
         try:
             cursor = connection.connection.cursor()
+            announce = connection.dispatch.before_cursor_execute
+            if announce:  # listeners of the engine's events (tracing, tests) see these statements too
+                announce(connection, cursor, sql, driver_parameters, None, False)
             cursor.execute(sql, driver_parameters)
             result = outcome(cursor)
         except dbapi.Error as error:

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -19,6 +19,7 @@ from app.errors import UserNotFound
 from app.jwt_tokens import IssuedToken
 from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 from app.storage.database import run_in_transaction
+from app.storage.driver_reads import DriverRead
 from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus, User
 
 # At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
@@ -76,8 +77,19 @@ _live_of_platform = (
 )
 # The new token's own record is not counted: byte-identical tokens share one.
 _live_others_of_platform = (*_live_of_platform, _records.c.token_hash != bindparam("token_hash"))
-# Answered from ix_token_records_user_platform_status_expiry alone, no row read.
-_count_live_others = select(func.count()).select_from(_records).where(*_live_others_of_platform)
+# Answered from ix_token_records_user_platform_status_expiry alone, no row read. On the
+# driver (driver_reads.py), as the recording INSERT: every issue makes both.
+_count_live_others = DriverRead(
+    select(func.count())
+    .select_from(_records)
+    .where(
+        _records.c.user_id == bindparam("user_id"),
+        _records.c.platform == bindparam("platform"),
+        _records.c.status.in_([literal_column(f"'{status.value}'") for status in LIVE_STATUSES]),
+        _records.c.expires_at > bindparam("now"),
+        _records.c.token_hash != bindparam("token_hash"),
+    )
+)
 # The user's live records on a platform beyond the newest `keep` (the new one excepted), oldest last.
 _select_beyond_bound = (
     select(_records.c.token_hash, _records.c.platform)
@@ -116,13 +128,16 @@ def _record_statements(dialect_name: str) -> dict:
     def of_users(select_user):
         return _upsert(lambda insert: insert.from_select(list(_record_values), select_user), dialect_name)
 
-    return {
+    statements = {
         "registered": of_users(_select_record_of_user),
         "ordinary": of_users(
-            _select_record_of_user.where(_users.c.app_manger_level < FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN)
+            _select_record_of_user.where(
+                _users.c.app_manger_level < literal_column(str(FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN))
+            )
         ),
         "anyone": _upsert(lambda insert: insert.values(_record_values), dialect_name),
     }
+    return {name: DriverRead(statement) for name, statement in statements.items()}
 
 
 def record_token(
@@ -170,18 +185,18 @@ def record_token(
             rows = connection.execute(select(_records.c.token_hash, _records.c.platform).where(*earlier)).all()
             _kick(connection, rows, kicked)
     over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash, bound)
-    result = connection.execute(
-        _record_statements(connection.dialect.name)[recorded_for],
+    recorded = _record_statements(connection.dialect.name)[recorded_for].rowcount(
+        connection,
         {
             "token_hash": token_hash,
             "user_id": issued.user_id,
             "platform": issued.platform,
-            "status": status,
+            "status": status.value,  # as the column stores it: the driver gets no type processing
             "issued_at": issued.issued_at,
             "expires_at": issued.expires_at,
         },
     )
-    if result.rowcount == 0:
+    if recorded == 0:
         raise UserNotFound()
     if over_bound:
         beyond = _bound_params(issued, token_hash) | {"keep": bound - 1}
@@ -210,7 +225,8 @@ def _over_bound(connection: Connection, issued: IssuedToken, token_hash: bytes, 
     A count answered from the index alone; the hashes are read only when the
     bound is passed (reading them at every issue cost it half again).
     """
-    return connection.execute(_count_live_others, _bound_params(issued, token_hash)).scalar_one() >= bound
+    (count,) = _count_live_others.first(connection, _bound_params(issued, token_hash))
+    return count >= bound
 
 
 def _earlier_tokens_to_kick(user_id: str, platform: int, policy: str) -> ColumnElement[bool] | None:
