@@ -166,3 +166,22 @@ def test_the_rules_counters_know_nothing_of_flask_nor_load_prometheus_on_import(
     }
     top_level |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in top_level if name.startswith("prometheus_client")}
+
+
+def _layout_section(path: Path, heading: str) -> str:
+    text = path.read_text()
+    start = text.index(heading)
+    following = text.find("\n## ", start + len(heading))
+    return text[start : following if following != -1 else len(text)]
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/architecture.md"])
+def test_every_module_is_named_in_the_documented_layout(document):
+    """A module added without a line in the layouts is a file a newcomer cannot place: name it there."""
+    layout = _layout_section(APP.parent / document, "## Layout")
+    unnamed = [
+        str(path.relative_to(APP.parent))
+        for path in MODULES.values()
+        if path.name != "__init__.py" and "migrations" not in path.parts and path.name not in layout
+    ]
+    assert unnamed == []
