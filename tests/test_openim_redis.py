@@ -292,6 +292,20 @@ def test_without_redis_an_issue_fails_in_bounded_time_and_works_again_after(serv
     assert gateway.parse(calls.token("alice", 2)) == ACCEPTED
 
 
+def test_a_registration_without_redis_keeps_the_user_and_its_retry_gets_the_token(redis_app, redis_server, gateway):
+    """v2's user_register stores the user and issues in one go: with Redis down it answers 503 and no token,
+    the user stays, and the AppServer's retry of the same operation gets the token; another operation, 1102."""
+    api = Api(redis_app(redis_server.url).test_client())
+    redis_server.stop()
+    refused = api.try_register("gina", operation_id="op-gina")
+    assert refused.status_code == 503 and refused.json["errCode"] == 802 and not refused.json["data"]
+    redis_server.start()
+    assert api.try_register("gina", operation_id="op-other").json["errCode"] == 1102
+    retried = api.register("gina", operation_id="op-gina")
+    assert gateway.parse(retried) == ACCEPTED
+    assert api.parse_code(retried) == 0
+
+
 def test_every_changed_key_is_published_on_the_cache_topic(redis_app, redis_server):
     app = redis_app(redis_server.url)
     api = Api(app.test_client())
