@@ -60,7 +60,7 @@ def measure(bench, users: int, run) -> dict | None:
             run.check_answer(servers[switch], users, bench.secret)
         before = _commands(client)
         on = bench.load(servers["on"], "token", users)
-        commands = (_commands(client) - before) / max(on["requests"], 1)
+        commands = (_commands(client) - before) / max(on["requests_with_warmup"], 1)
         best = bench.compare(servers, "token", {"on": users, "off": users}, "redis")
         return {**best, "commands_per_request": commands}
     finally:

@@ -291,7 +291,8 @@ class Bench:
             }
             results.append(wrk(server, script, seconds, env))
         self.load_averages.append(os.getloadavg()[0])
-        return results[-1]
+        # What the server served in all, warm-up included: for counts read off the server around a load.
+        return {**results[-1], "requests_with_warmup": sum(result["requests"] for result in results)}
 
     def compare(self, servers: dict, script: str, users: dict | int, label: str) -> dict:
         """Each server's best of `rounds` runs of `script`, the servers taking turns; `users`
