@@ -54,6 +54,8 @@ BARE = "bare_flask"
 # The issue "Speed: the cost of every request down to Flask's own": the app's 404 at least 85 %
 # of bare Flask's, and p99 within 1.5 × the floor's on user_token and user_register.
 BARE_FLASK_TARGET, FLOOR_P99_TARGET = 0.85, 1.5
+# The same issue: user_token against the floor per backend, user_register on both.
+USER_TOKEN_TARGETS, USER_REGISTER_TARGET = {"SQLite": 0.55, "MariaDB": 0.60}, 0.45
 
 sys.path.insert(0, str(ROOT))
 
@@ -684,14 +686,17 @@ def report(
         s, f = results[("service", "token")], results[("floor", "token")]
         r, rf = results[("service", "register")], results[("floor", "register")]
         ratio, ratio_r = s["rps"] / f["rps"], r["rps"] / rf["rps"]
+        token_target = USER_TOKEN_TARGETS[name]
         lines.append(
-            f"| {name}: user_token ≥ 50 % of floor, p99 ≤ 20 ms, 0 errors | {100 * ratio:.0f} %, "
-            f"p99 {s['p99_ms']:.1f} ms, {s['errors']} errors | "
-            f"{verdict(ratio >= 0.5 and s['p99_ms'] <= 20 and s['errors'] == 0)} |"
+            f"| {name}: user_token ≥ {100 * token_target:.0f} % of floor, 0 errors | {100 * ratio:.0f} % "
+            f"({s['errors']} errors) | {verdict(ratio >= token_target and s['errors'] == 0)} |"
         )
         lines.append(
-            f"| {name}: user_register ≥ 40 % of floor | {100 * ratio_r:.0f} % ({r['errors']} errors) | "
-            f"{verdict(ratio_r >= 0.4 and r['errors'] == 0)} |"
+            f"| {name}: user_token p99 ≤ 20 ms (issue 5's) | {s['p99_ms']:.1f} ms | {verdict(s['p99_ms'] <= 20)} |"
+        )
+        lines.append(
+            f"| {name}: user_register ≥ {100 * USER_REGISTER_TARGET:.0f} % of floor | {100 * ratio_r:.0f} % "
+            f"({r['errors']} errors) | {verdict(ratio_r >= USER_REGISTER_TARGET and r['errors'] == 0)} |"
         )
         for script, route in (("token", "user_token"), ("register", "user_register")):
             s, f = results[("service", script)], results[("floor", script)]
@@ -719,6 +724,7 @@ def report(
         f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |"
     )
     lines += redis_cost.target(redis)
+    lines += records.target(token_records)
     if scale:
         ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
         lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {100 * ratio:.0f} % | {verdict(ratio >= 0.9)} |")
