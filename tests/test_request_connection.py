@@ -44,6 +44,26 @@ def test_a_v2_user_token_takes_one_connection(app, api):
     assert checkouts_during(app, lambda: api.user_token("alice")) == 1
 
 
+def test_a_registration_takes_one_connection_in_both_dialects(app, api, v3_app, v3_client, admin):
+    """The wait past a deleted userID's last second reads on the connection the registration then writes on."""
+    assert checkouts_during(app, lambda: api.register("alice")) == 1
+    assert checkouts_during(v3_app, lambda: register_users(v3_client, admin, "bob")) == 1
+
+
+def test_a_registration_inside_a_unit_of_work_leaves_its_transaction_alone(app):
+    """A fresh read there takes a connection of its own: ending the unit's transaction would lose its writes."""
+    with app.app_context():
+
+        def register_alongside(connection):
+            assert connection.execute(select(User.user_id)).all() == []
+            users.register({"user_id": "inner", "nickname": "i"}, "op-inner")
+            connection.execute(insert(User.__table__), {"user_id": "outer", "nickname": "o", "operation_id": "op"})
+
+        run_in_transaction(register_alongside)
+        stored = set(db.session.execute(select(User.user_id)).scalars())
+    assert stored == {"inner", "outer"}
+
+
 def test_a_token_check_sees_a_kick_committed_after_an_earlier_check_in_the_same_context(app, api):
     """On MySQL/MariaDB, a read left open would keep its snapshot (repeatable read) and miss the kick."""
     token = api.register("alice")

@@ -29,7 +29,7 @@ from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest,
 from app.openim import ADMIN_PLATFORM
 from app.rules import clock, token_mirror
 from app.storage import record_writes, retired_user_ids, token_record_reads, token_records, user_rows
-from app.storage.database import fresh_read_connection, mysql_error_code, run_in_transaction
+from app.storage.database import fresh_read, fresh_read_connection, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
 logger = logging.getLogger(__name__)
@@ -212,8 +212,8 @@ def wait_past_previous_owners(user_ids: list[str]) -> None:
     registration right after a delete waits for the next second, and gives up
     (DatabaseUnavailable) when another instance's clock runs that far ahead.
     """
-    # A connection of its own: no snapshot older than the delete, whatever this request read before.
-    with db.engine.connect() as connection:
+    # Freshly: no snapshot older than the delete, whatever this request read before.
+    with fresh_read() as connection:
         # For many userIDs (an import's batch), one range read first: a delete this second is rare.
         if len(user_ids) > 1 and not retired_user_ids.any_retirement_from(connection, clock.now()):
             return

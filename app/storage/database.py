@@ -9,12 +9,13 @@ with 503/802 or retries. A wait for a lock, retries included, ends within
 LOCK_WAIT_BUDGET_SECONDS on either backend.
 """
 
+import contextlib
 import functools
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from flask import Flask, g
@@ -191,6 +192,23 @@ def fresh_read_connection() -> Connection:
     if connection.in_transaction():
         connection.rollback()
     return connection
+
+
+@contextlib.contextmanager
+def fresh_read() -> Iterator[Connection]:
+    """A connection for a read that must see every commit made before it, wherever the caller is.
+
+    Outside a unit of work, the request's own (fresh_read_connection), so the
+    writes that follow go on with it: no second checkout (on MySQL/MariaDB a
+    ping, and a rollback when it goes back to the pool). Inside one
+    (run_in_transaction), a connection of its own: a read never ends the
+    unit's transaction.
+    """
+    if g.get(_IN_TRANSACTION):
+        with db.engine.connect() as connection:
+            yield connection
+    else:
+        yield fresh_read_connection()
 
 
 def _close_request_connection(_error: BaseException | None) -> None:
