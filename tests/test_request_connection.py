@@ -1,5 +1,7 @@
 """One database connection per request (app/storage/database.py): the token check and the issue share it."""
 
+import sqlite3
+
 import pytest
 from sqlalchemy import event, insert, select
 
@@ -87,3 +89,28 @@ def test_a_unit_of_work_begun_inside_another_leaves_the_outer_transaction_alone(
         with pytest.raises(RuntimeError):
             run_in_transaction(outer)
         assert db.session.get(User, "alice") is None
+
+
+def test_a_rollback_that_fails_at_the_end_of_a_request_costs_neither_the_answer_nor_the_pool(app, api, monkeypatch):
+    """A read that leaves a transaction open (the token check's), then a rollback that fails at teardown,
+    as a Galera node that is not ready yet fails it (1047): the answer goes out, the connection is
+    dropped, and the next request gets a working one."""
+    token = api.register("alice")
+    with app.app_context():
+        engine = db.engine
+    dialect = engine.dialect
+    real_rollback = dialect.do_rollback
+    failures = []
+
+    def failing_once(dbapi_connection):
+        if not failures:
+            failures.append(True)
+            raise sqlite3.OperationalError("disk I/O error")
+        real_rollback(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_rollback", failing_once)
+    assert api.parse(token).json["errCode"] == 0
+    assert failures == [True]
+    monkeypatch.setattr(dialect, "do_rollback", real_rollback)
+    assert engine.pool.checkedout() == 0
+    assert api.parse(token).json["errCode"] == 0

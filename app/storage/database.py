@@ -213,8 +213,16 @@ def fresh_read() -> Iterator[Connection]:
 
 def _close_request_connection(_error: BaseException | None) -> None:
     connection = g.pop(_REQUEST_CONNECTION, None)
-    if connection is not None:
+    if connection is None:
+        return
+    try:
         connection.close()
+    except DBAPIError as error:
+        # The rollback that ends a transaction left open (by a read that failed, say) failed
+        # too: a Galera node not yet ready (1047), a connection dropped. The answer is made by
+        # now and must still go out; SQLAlchemy's close has already handed the connection to
+        # the pool's own reset, which drops it if that fails as well.
+        logger.warning("closing the request's connection failed: %s %s", type(error).__name__, mysql_error_code(error))
 
 
 def run_in_transaction(work: Callable[[Connection], T]) -> T:
