@@ -1,7 +1,5 @@
 """One database connection per request (app/storage/database.py): the token check and the issue share it."""
 
-import sqlite3
-
 import pytest
 from sqlalchemy import event, insert, select
 
@@ -105,7 +103,7 @@ def test_a_rollback_that_fails_at_the_end_of_a_request_costs_neither_the_answer_
     def failing_once(dbapi_connection):
         if not failures:
             failures.append(True)
-            raise sqlite3.OperationalError("disk I/O error")
+            raise dialect.loaded_dbapi.OperationalError(1047, "WSREP has not yet prepared node for application use")
         real_rollback(dbapi_connection)
 
     monkeypatch.setattr(dialect, "do_rollback", failing_once)
