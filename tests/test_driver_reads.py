@@ -25,7 +25,7 @@ def test_the_first_row_as_the_driver_gives_it_or_none(app, api):
 
 
 def test_the_read_is_in_the_connections_transaction_as_execute_would_begin_it(app, api):
-    """So that fresh_read_connection ends it: on MySQL/MariaDB its snapshot would hide later commits."""
+    """So that fresh_read ends it: on MySQL/MariaDB its snapshot would hide later commits."""
     api.register("alice")
     with app.app_context():
         connection = request_connection()

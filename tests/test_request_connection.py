@@ -91,8 +91,8 @@ def test_a_unit_of_work_begun_inside_another_leaves_the_outer_transaction_alone(
 
 def test_a_rollback_that_fails_at_the_end_of_a_request_costs_neither_the_answer_nor_the_pool(app, api, monkeypatch):
     """A read that leaves a transaction open (the token check's), then a rollback that fails at teardown,
-    as a Galera node that is not ready yet fails it (1047): the answer goes out, the connection is
-    dropped, and the next request gets a working one."""
+    as a Galera node that is not ready yet fails it (1047): the answer goes out, no connection is
+    left checked out, and the next request gets a working one."""
     token = api.register("alice")
     with app.app_context():
         engine = db.engine

@@ -29,7 +29,7 @@ from app.jwt_tokens import IssuedToken, mint_token, mint_v3_token, token_digest,
 from app.openim import ADMIN_PLATFORM
 from app.rules import clock, token_mirror
 from app.storage import record_writes, retired_user_ids, token_record_reads, token_records, user_rows
-from app.storage.database import fresh_read, fresh_read_connection, mysql_error_code, run_in_transaction
+from app.storage.database import fresh_read, mysql_error_code, run_in_transaction
 from app.storage.models import TokenStatus
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,8 @@ def _recorded_owner(token: str, user_id: str, expires_at: int) -> TokenOwner:
     Read on the request's connection, freshly: no snapshot older than a kick,
     and no second connection for a token that the request then issues.
     """
-    record = token_record_reads.read_record(fresh_read_connection(), token_digest(token))
+    with fresh_read() as connection:
+        record = token_record_reads.read_record(connection, token_digest(token))
     if record is None:
         raise TokenNotRecorded()
     recorded_user_id, platform, status, issued_at, registered_at = record

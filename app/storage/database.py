@@ -180,35 +180,26 @@ def request_connection() -> Connection:
     return connection
 
 
-def fresh_read_connection() -> Connection:
-    """request_connection, for a read that must see every commit made before it.
-
-    A transaction still open from an earlier read of this context ends first,
-    so that MySQL's repeatable read gives no older snapshot. A request reads so
-    once, at its start (the token check); writes that follow in the request
-    (run_in_transaction) go on in its transaction.
-    """
-    connection = request_connection()
-    if connection.in_transaction():
-        connection.rollback()
-    return connection
-
-
 @contextlib.contextmanager
 def fresh_read() -> Iterator[Connection]:
     """A connection for a read that must see every commit made before it, wherever the caller is.
 
-    Outside a unit of work, the request's own (fresh_read_connection), so the
-    writes that follow go on with it: no second checkout (on MySQL/MariaDB a
-    ping, and a rollback when it goes back to the pool). Inside one
-    (run_in_transaction), a connection of its own: a read never ends the
-    unit's transaction.
+    Outside a unit of work, the request's own, with any transaction left open
+    by an earlier read of this context ended first, so that MySQL's repeatable
+    read gives no older snapshot; the writes that follow in the request
+    (run_in_transaction) go on in the read's transaction, with no second
+    checkout (on MySQL/MariaDB a ping, and a rollback when it goes back to the
+    pool). Inside a unit of work, a connection of its own: a read never ends
+    the unit's transaction.
     """
     if g.get(_IN_TRANSACTION):
         with db.engine.connect() as connection:
             yield connection
-    else:
-        yield fresh_read_connection()
+        return
+    connection = request_connection()
+    if connection.in_transaction():
+        connection.rollback()
+    yield connection
 
 
 def _close_request_connection(_error: BaseException | None) -> None:
@@ -229,7 +220,7 @@ def run_in_transaction(work: Callable[[Connection], T]) -> T:
     """Run `work` on the request's Core connection in a transaction, retried as retry_transient.
 
     Committed when `work` returns, rolled back when it raises. A transaction
-    that a read of this request began (fresh_read_connection) is the one
+    that a read of this request began (fresh_read) is the one
     committed. The hot paths (user_token, user_register) write this way: a
     Session would add its own bookkeeping to every statement and to the
     commit, for no object to track.

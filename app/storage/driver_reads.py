@@ -14,7 +14,7 @@ cursor. What SQLAlchemy's execution would do around it stays:
 
 - the read is in the connection's transaction, begun as `execute` begins it,
   so the commit or rollback that ends it (run_in_transaction,
-  fresh_read_connection, the pool's reset) is SQLAlchemy's;
+  fresh_read, the pool's reset) is SQLAlchemy's;
 - `before_cursor_execute` listeners of the engine are told of the statement;
 - a driver error is raised as SQLAlchemy raises it: the DBAPIError subclass,
   parameters hidden as the engine hides them, and a lost connection
