@@ -69,7 +69,7 @@ def test_service_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog
 
 @pytest.mark.parametrize("dialect", ["v2", "v3"])
 def test_a_token_check_answers_503_and_logs_the_fix(app_on, empty_database_url, caplog, dialect):
-    """The token check reads straight on the driver (storage/driver_reads.py): its errors reach the same handlers."""
+    """The token check reads on the driver (storage/driver_statements.py): its errors reach the same handlers."""
     app = app_on(empty_database_url)
     client = app.test_client()
     caplog.set_level(logging.ERROR, logger="app.web.handlers")

@@ -4,7 +4,7 @@ The views, the CLI and the tests all call these. Tokens are minted, recorded
 and kicked through the token door (app/rules/tokens.py) alone.
 """
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -18,10 +18,7 @@ from app.storage import user_rows
 from app.storage.database import retry_transient, run_in_transaction
 from app.storage.models import User, utc_datetime
 
-# The hot path (user_register) runs prepared Core statements, on the table
-# rather than the mapped class: no ORM compilation, loading or flush.
 _users = User.__table__
-_insert_user = insert(_users)
 
 is_registered = user_rows.is_registered
 
@@ -115,7 +112,7 @@ def _insert(connection: Connection, profile: dict, operation_id: str, now: int) 
 
     A token minted before `now` is never this user's (tokens.check).
     """
-    connection.execute(_insert_user, {**profile, "operation_id": operation_id, "created_at": utc_datetime(now)})
+    user_rows.insert_user(connection, {**profile, "operation_id": operation_id, "created_at": utc_datetime(now)})
 
 
 # What users created without an operationID (the import's rows) store: a

@@ -11,13 +11,13 @@ from sqlalchemy.engine import Connection
 
 from app.openim import V3_PLATFORM_NAMES
 from app.storage.database import run_in_transaction
-from app.storage.driver_reads import DriverRead
+from app.storage.driver_statements import DriverStatement
 from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus
 from app.storage.token_records import RECORD_BATCH, KickedRecords, OnKicks, _delete_records, _kick_records
 
 _records = TokenRecord.__table__
-# On the driver (driver_reads.py): every issue with OpenIM's Redis makes it, after its record's own transaction.
-_confirm_pending = DriverRead(
+# On the driver (driver_statements.py): every issue with OpenIM's Redis makes it, after its record's own transaction.
+_confirm_pending = DriverStatement(
     update(_records)
     .where(
         _records.c.token_hash == bindparam("confirmed"),

@@ -1,6 +1,6 @@
 """Reads of the token records: the one behind every token check, and the live tokens per platform.
 
-The check's read runs straight on the driver (driver_reads.py): it is the
+The check's read runs straight on the driver (driver_statements.py): it is the
 path every authenticated request takes.
 """
 
@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, cast, func, literal_co
 from sqlalchemy.engine import Connection
 
 from app.extensions import db
-from app.storage.driver_reads import DriverRead
+from app.storage.driver_statements import DriverStatement
 from app.storage.models import LIVE_STATUSES, TokenRecord, User
 
 _records = TokenRecord.__table__
@@ -53,13 +53,13 @@ def _epoch_second(dialect_name: str, column: ColumnElement) -> ColumnElement[int
 
 
 @functools.lru_cache(maxsize=8)
-def _record_and_user_read(dialect_name: str) -> DriverRead:
+def _record_and_user_read(dialect_name: str) -> DriverStatement:
     """One read answers a parse: the record, and its user's registration second (NULL when not registered).
 
-    Plain values only (see DriverRead): the status's name, and the
+    Plain values only (see DriverStatement): the status's name, and the
     registration time already in seconds, so that no datetime is parsed.
     """
-    return DriverRead(
+    return DriverStatement(
         select(
             _records.c.user_id,
             _records.c.platform,
@@ -76,7 +76,7 @@ def read_record(connection: Connection, token_hash: bytes) -> tuple | None:
     """The record of `token_hash`: (user_id, platform, status name, issued_at, its user's registration second).
 
     The registration second is None when the user is not registered. One read
-    on the given connection, straight on the driver (see driver_reads.py): the
+    on the given connection, straight on the driver (see driver_statements.py): the
     path every authenticated request takes runs no SQLAlchemy execution.
     """
     return _record_and_user_read(connection.dialect.name).first(connection, {"token_hash": token_hash})

@@ -19,7 +19,7 @@ from app.errors import UserNotFound
 from app.jwt_tokens import IssuedToken
 from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 from app.storage.database import run_in_transaction
-from app.storage.driver_reads import DriverRead
+from app.storage.driver_statements import DriverStatement
 from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus, User
 
 # At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
@@ -78,8 +78,8 @@ _live_of_platform = (
 # The new token's own record is not counted: byte-identical tokens share one.
 _live_others_of_platform = (*_live_of_platform, _records.c.token_hash != bindparam("token_hash"))
 # Answered from ix_token_records_user_platform_status_expiry alone, no row read. On the
-# driver (driver_reads.py), as the recording INSERT: every issue makes both.
-_count_live_others = DriverRead(
+# driver (driver_statements.py), as the recording INSERT: every issue makes both.
+_count_live_others = DriverStatement(
     select(func.count())
     .select_from(_records)
     .where(
@@ -137,7 +137,7 @@ def _record_statements(dialect_name: str) -> dict:
         ),
         "anyone": _upsert(lambda insert: insert.values(_record_values), dialect_name),
     }
-    return {name: DriverRead(statement) for name, statement in statements.items()}
+    return {name: DriverStatement(statement) for name, statement in statements.items()}
 
 
 def record_token(

@@ -2,13 +2,14 @@
 
 The read that every authenticated request makes (token_record_reads), the two
 statements of every token issue (token_records: the bound's count and the
-recording INSERT … SELECT) and the confirmation that OpenIM's Redis adds to it
-(record_writes).
+recording INSERT … SELECT), the confirmation that OpenIM's Redis adds to it
+(record_writes), and the registration's user INSERT and its look for a
+retired userID (user_rows, retired_user_ids).
 
 SQLAlchemy's execution of one statement (its execution context, result
 object and type processing) costs about 65 µs of CPU here, five times what
 SQLite itself spends on a primary-key read; on the token check of every
-OpenIM v3 call that was a tenth of the request. A DriverRead is the same Core
+OpenIM v3 call that was a tenth of the request. A DriverStatement is the same Core
 statement, compiled once per dialect, run on the request connection's DBAPI
 cursor. What SQLAlchemy's execution would do around it stays:
 
@@ -16,9 +17,13 @@ cursor. What SQLAlchemy's execution would do around it stays:
   so the commit or rollback that ends it (run_in_transaction,
   fresh_read, the pool's reset) is SQLAlchemy's;
 - `before_cursor_execute` listeners of the engine are told of the statement;
-- a driver error is raised as SQLAlchemy raises it: the DBAPIError subclass,
-  parameters hidden as the engine hides them, and a lost connection
-  invalidated, so that the app's error handlers answer it alike.
+- a driver error is raised as SQLAlchemy raises it: the DBAPIError subclass
+  (IntegrityError for a duplicate key), parameters hidden as the engine hides
+  them, and a lost connection invalidated, so that the app's error handlers
+  answer it alike;
+- a parameter whose column type converts it for the driver (a datetime on
+  SQLite, bytes as the driver's Binary) is converted by that type's own
+  bind processor, as SQLAlchemy would.
 
 Rows come back as the driver gives them, with no type processing: select
 plain strings and integers (see token_records' record read). Every bound
@@ -29,17 +34,18 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Select, Update
+from sqlalchemy import Insert, Select, Update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 
 
-class DriverRead:
-    def __init__(self, statement: Select | Update):
+class DriverStatement:
+    def __init__(self, statement: Select | Update | Insert):
         self._statement = statement
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+        self._converters: dict[str, dict[str, Callable]] = {}
 
     def _compiled_for(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
         """The SQL text, and the order of its parameters when the driver's style is positional."""
@@ -47,6 +53,11 @@ class DriverRead:
         if compiled is None:
             statement = self._statement.compile(dialect=dialect)
             order = tuple(statement.positiontup) if statement.positional else None
+            self._converters[dialect.name] = {
+                name: convert
+                for name, bind in statement.binds.items()
+                if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+            }
             compiled = self._compiled[dialect.name] = (statement.string, order)
         return compiled
 
@@ -55,11 +66,14 @@ class DriverRead:
         return self._run(connection, parameters, lambda cursor: cursor.fetchone())
 
     def rowcount(self, connection: Connection, parameters: dict) -> int:
-        """For an UPDATE or DELETE: how many rows it matched."""
+        """For an INSERT, UPDATE or DELETE: how many rows it wrote (for an UPDATE, matched)."""
         return self._run(connection, parameters, lambda cursor: cursor.rowcount)
 
     def _run(self, connection: Connection, parameters: dict, outcome: Callable[[object], T]) -> T:
         sql, order = self._compiled_for(connection.dialect)
+        converters = self._converters[connection.dialect.name]
+        if converters:
+            parameters = {**parameters, **{name: convert(parameters[name]) for name, convert in converters.items()}}
         driver_parameters = parameters if order is None else tuple(parameters[name] for name in order)
         if not connection.in_transaction():
             connection.begin()
