@@ -9,6 +9,7 @@ again at each reload (HUP). Importing this module loads no prometheus_client
 PROMETHEUS_MULTIPROC_DIR before that happens.
 """
 
+import gc
 import hashlib
 import logging
 import os
@@ -42,6 +43,7 @@ def settings() -> dict:
         # (app/serving/log_safety.py); JSON objects under OPENIM_LOG_FORMAT=json.
         "logger_class": JsonLogger if os.environ.get("OPENIM_LOG_FORMAT") == "json" else EscapingLogger,
         "on_starting": on_starting,
+        "post_worker_init": post_worker_init,
         "child_exit": child_exit,
         "on_exit": on_exit,
     }
@@ -53,8 +55,20 @@ def settings() -> dict:
         chosen["accesslog"] = "-"
     if health_bind():
         chosen["when_ready"] = open_health_port
-        chosen["post_worker_init"] = serve_health_port
     return chosen
+
+
+def post_worker_init(worker):
+    """A worker that has loaded the app: its health thread started, then everything it holds frozen.
+
+    The app's objects (routes, schemas, SQLAlchemy's tables and statement
+    caches) live as long as the worker. Frozen (gc.freeze), the cyclic garbage
+    collector no longer walks them in every full collection that a request's
+    garbage triggers: 5 % fewer instructions per request (BENCHMARKS.md).
+    """
+    if health_bind():
+        serve_health_port(worker)
+    gc.freeze()
 
 
 # OPENIM_HEALTH_BIND (host:port): GET /healthz there too, answered by a thread
