@@ -26,6 +26,28 @@ def json_formatter() -> logging.Formatter:
     )
 
 
+class TextFormatter(logging.Formatter):
+    """A text format whose time is written once per second rather than once per line.
+
+    With a date format (gunicorn's is `[%Y-%m-%d %H:%M:%S %z]`), a line's
+    time depends on its whole second alone: strftime has no finer field, and
+    the UTC offset changes only on a whole second.
+    """
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None):
+        super().__init__(fmt, datefmt)
+        self._last_time: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        if datefmt != self.datefmt or not datefmt:
+            return super().formatTime(record, datefmt)
+        second, text = self._last_time
+        if int(record.created) != second:
+            text = super().formatTime(record, datefmt)
+            self._last_time = (int(record.created), text)  # one assignment: a second thread sees either pair
+        return text
+
+
 class JsonHandler(logging.StreamHandler):
     """The app's handler outside gunicorn (flask run, the CLI, tests) under OPENIM_LOG_FORMAT=json."""
 
