@@ -34,7 +34,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Insert, Select, Update
+from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 class DriverStatement:
-    def __init__(self, statement: Select | Update | Insert):
+    def __init__(self, statement: Select | Update | Insert | Delete):
         self._statement = statement
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
         self._converters: dict[str, dict[str, Callable]] = {}
@@ -64,6 +64,10 @@ class DriverStatement:
     def first(self, connection: Connection, parameters: dict) -> tuple | None:
         """The first row, or None; `parameters` by the statement's bindparam names, values as the driver takes them."""
         return self._run(connection, parameters, lambda cursor: cursor.fetchone())
+
+    def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
+        """Every row, as the driver gives them."""
+        return self._run(connection, parameters, lambda cursor: cursor.fetchall())
 
     def rowcount(self, connection: Connection, parameters: dict) -> int:
         """For an INSERT, UPDATE or DELETE: how many rows it wrote (for an UPDATE, matched)."""

@@ -8,7 +8,7 @@ uses utf8mb4 with a binary collation, so `Bob`, `bob` and `BOB` are three users
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Enum, Index, LargeBinary, SmallInteger, String
+from sqlalchemy import BigInteger, DateTime, Enum, Index, LargeBinary, SmallInteger, String, literal_column
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,6 +70,14 @@ class TokenStatus(enum.Enum):
 
 # The statuses of a token that is not kicked: what kicks, the bound and the live counts look for.
 LIVE_STATUSES = (TokenStatus.normal, TokenStatus.pending)
+
+
+def status_literal(status: TokenStatus):
+    """The status as SQL text, for a statement run on the driver (app/storage/driver_statements.py)."""
+    return literal_column(f"'{status.value}'")
+
+
+LIVE_STATUS_LITERALS = tuple(status_literal(status) for status in LIVE_STATUSES)
 
 
 class TokenRecord(db.Model):

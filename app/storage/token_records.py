@@ -20,7 +20,7 @@ from app.jwt_tokens import IssuedToken
 from app.openim import FIRST_ACCOUNT_LEVEL_WITHOUT_TOKEN
 from app.storage.database import run_in_transaction
 from app.storage.driver_statements import DriverStatement
-from app.storage.models import LIVE_STATUSES, TokenRecord, TokenStatus, User
+from app.storage.models import LIVE_STATUS_LITERALS, LIVE_STATUSES, TokenRecord, TokenStatus, User
 
 # At most this many expired records per prune (see app/rules/tokens.py's PRUNE_EVERY).
 PRUNE_BATCH = 1000
@@ -85,7 +85,7 @@ _count_live_others = DriverStatement(
     .where(
         _records.c.user_id == bindparam("user_id"),
         _records.c.platform == bindparam("platform"),
-        _records.c.status.in_([literal_column(f"'{status.value}'") for status in LIVE_STATUSES]),
+        _records.c.status.in_(LIVE_STATUS_LITERALS),
         _records.c.expires_at > bindparam("now"),
         _records.c.token_hash != bindparam("token_hash"),
     )
