@@ -126,6 +126,40 @@ class TestConnections:
         with app.app_context():
             assert db.session.execute(text("SELECT CONNECTION_ID()")).scalar_one() != connection_id
 
+    def test_a_request_that_committed_sends_no_rollback_when_its_connection_goes_back(self, make_app):
+        """The pool's reset ROLLBACK would be a round trip on every request (app/storage/mysql_connections.py)."""
+        app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0})  # one connection, reused
+        api = Api(app.test_client())
+        api.register("alice")
+
+        def rollbacks() -> int:
+            with app.app_context(), db.engine.connect() as connection:  # its close rolls back: one more
+                return int(connection.execute(text("SHOW SESSION STATUS LIKE 'Com_rollback'")).one()[1])
+
+        before = rollbacks()
+        for _ in range(5):
+            assert api.try_user_token("alice").json["errCode"] == 0
+        assert rollbacks() - before == 1
+
+    def test_a_connection_given_back_inside_a_transaction_keeps_no_snapshot(self, make_app, other_connection):
+        """A transaction the app did not end (raw driver use) is still rolled back as the connection goes back."""
+        app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0})
+        count = "SELECT COUNT(*) FROM users"
+        with app.app_context():
+            raw = db.engine.raw_connection()
+            cursor = raw.cursor()
+            cursor.execute("SELECT CONNECTION_ID()")
+            (connection_id,) = cursor.fetchone()
+            cursor.execute(count)  # InnoDB's REPEATABLE READ: the snapshot is taken here
+            (seen,) = cursor.fetchone()
+            cursor.close()
+            other_connection.execute(insert(User).values(user_id="late", nickname="late", operation_id="late"))
+            other_connection.commit()
+            raw.close()
+            with db.engine.connect() as connection:
+                assert connection.execute(text("SELECT CONNECTION_ID()")).scalar_one() == connection_id
+                assert connection.execute(text(count)).scalar_one() == seen + 1
+
 
 def hold_row_lock(connection, user_id: str) -> None:
     """Insert `user_id` in a transaction left open: other inserts of it wait."""

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import metrics
 from app.extensions import db
+from app.storage.mysql_connections import is_mysql_driver_connection
 from app.storage.mysql_waits import mysql_engine_options
 from app.storage.sqlite_writes import SerializedWritesConnection
 
@@ -88,12 +89,6 @@ def _tune_sqlite(dbapi_connection, connection_record) -> None:
 # INSERTs (4) need no wait: a stale node's INSERT of an existing key fails with
 # 1062, or certification fails at COMMIT with 1213, which is retried.
 GALERA_SYNC_WAIT = 3
-MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb")
-
-
-def is_mysql_driver_connection(dbapi_connection) -> bool:
-    """A connection of a MySQL driver, or of a subclass of one (app/storage/mysql_waits.py's)."""
-    return any(cls.__module__.partition(".")[0] in MYSQL_DRIVER_MODULES for cls in type(dbapi_connection).__mro__)
 
 
 @event.listens_for(Engine, "connect")
