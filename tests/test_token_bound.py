@@ -194,3 +194,27 @@ def test_a_user_with_many_records_does_not_hold_other_writers(make_app, operatio
     with app.app_context():
         live = select(func.count()).where(TokenRecord.user_id == "big", TokenRecord.status == TokenStatus.normal)
         assert db.session.execute(live).scalar_one() == 0
+
+
+def test_a_kick_over_several_batches_kicks_and_counts_each_live_record_once(make_app):
+    """Batches of RECORD_BATCH hashes, the last one short (it repeats its last hash to fill the statement)."""
+    app = make_app()
+    Api(app.test_client()).register("big")
+    count = 2 * token_records.RECORD_BATCH + 63  # per platform: two full batches, then a short one
+    add_records(app, "big", count * 9, issued_at=int(time.time()))  # on nine platforms
+    with app.app_context():
+        some = select(TokenRecord.token_hash).where(TokenRecord.platform == 1).limit(10)
+        hashes = db.session.execute(some).scalars().all()  # kicked already: not counted again
+        db.session.execute(
+            TokenRecord.__table__.update().where(TokenRecord.token_hash.in_(hashes)).values(status="kicked")
+        )
+        db.session.commit()
+
+        total = count * 9 + 1  # and the registration's own token
+        assert users.kick_user("big") == total - len(hashes)
+        statuses = select(TokenRecord.status, func.count()).where(TokenRecord.user_id == "big")
+        assert dict(db.session.execute(statuses.group_by(TokenRecord.status)).all()) == {TokenStatus.kicked: total}
+        users.delete_user("big")
+        db.session.commit()  # MySQL's REPEATABLE READ: a snapshot after the delete
+        left = select(func.count()).where(TokenRecord.user_id == "big", TokenRecord.platform != 0)
+        assert db.session.execute(left).scalar_one() == 0  # platform 0: the userID's retirement, not a token
