@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jwt_tokens import token_digest
+from app.rules import tokens
 from app.storage import openim_redis
 from app.storage.models import TokenRecord, TokenStatus
 from app.storage.openim_redis import token_key, user_keys
@@ -210,7 +211,12 @@ def test_a_kick_written_by_openim_is_a_kick_here_and_outlives_its_field(service,
     assert gateway.parse(token) in calls.refused
 
 
-def test_the_clean_up_on_issue_takes_the_fields_no_longer_valid_and_records_their_kicks(service, redis_server, clock):
+def test_the_clean_up_on_issue_takes_the_fields_no_longer_valid_and_records_their_kicks(
+    service, redis_server, clock, monkeypatch
+):
+    # A week on, the records are past their expiry's grace: a prune drawn by chance
+    # (one issue in PRUNE_EVERY) would delete the record this test reads at its end.
+    monkeypatch.setattr(tokens, "PRUNE_EVERY", 10**9)
     calls = service(OPENIM_TOKEN_EXPIRE_DAYS=1)
     calls.register("alice")
     calls.token("alice")  # expired by the time of the clean-up
