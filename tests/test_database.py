@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.storage import database, mysql_waits
+from app.extensions import db
+from app.storage import database, mysql_connections, mysql_waits
 from app.storage.database import (
     MAX_ATTEMPTS,
     engine_options,
@@ -183,3 +185,10 @@ def test_an_existing_sqlite_file_keeps_its_mode(tmp_path):
         database.db.create_all()
         database.db.engine.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_only_the_services_mysql_engine_marks_its_connections(app):
+    """A Connection listener on a SQLite engine would have every statement dispatch events for nothing."""
+    with app.app_context():
+        marked = event.contains(db.engine, "engine_connect", mysql_connections.mark_used_through_a_connection)
+        assert marked == database.is_mysql_uri(str(db.engine.url))

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import metrics
 from app.extensions import db
+from app.storage import mysql_connections
 from app.storage.mysql_connections import is_mysql_driver_connection
 from app.storage.mysql_waits import mysql_engine_options
 from app.storage.sqlite_writes import SerializedWritesConnection
@@ -248,4 +249,7 @@ def init_app(app: Flask) -> None:
         defaults, app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
     )
     db.init_app(app)
+    if is_mysql_uri(app.config["SQLALCHEMY_DATABASE_URI"]):
+        with app.app_context():
+            mysql_connections.mark_connections_of(db.engine)
     app.teardown_appcontext(_close_request_connection)

@@ -14,10 +14,16 @@ holding a transaction, its locks or its REPEATABLE READ snapshot.
 
 Code that runs statements on a Connection's driver connection begins the
 Connection's transaction first (app/storage/driver_statements.py does).
+
+The mark that a checkout was used through a Connection is set by a listener
+of the service's MySQL engine only (database.init_app calls
+mark_connections_of): a Connection event on every engine would have every
+SQLite statement dispatch events too. An engine without it, such as the OpenIM
+import's source, gets the ROLLBACK every time, as the pool's own reset did.
 """
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 
 MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb")
@@ -34,9 +40,13 @@ def _taken_raw_until_a_connection_wraps_it(dbapi_connection, connection_record, 
     connection_record.info[_THROUGH_A_CONNECTION] = False
 
 
-@event.listens_for(Engine, "engine_connect")
-def _wrapped_in_a_connection(connection) -> None:
+def mark_used_through_a_connection(connection: Connection) -> None:
     connection.connection.info[_THROUGH_A_CONNECTION] = True
+
+
+def mark_connections_of(engine: Engine) -> None:
+    """Let `engine`'s checkouts used through a Connection go back without the ROLLBACK."""
+    event.listen(engine, "engine_connect", mark_used_through_a_connection)
 
 
 @event.listens_for(Pool, "reset")

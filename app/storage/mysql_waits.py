@@ -45,7 +45,7 @@ def mysql_engine_options() -> dict:
     lock_wait = MYSQL_LOCK_WAIT_TIMEOUT_SECONDS
     return {
         "pool_pre_ping": True,
-        # A ROLLBACK only when the server says a transaction is open (app/storage/mysql_connections.py).
+        # The ROLLBACK only where a transaction may be open (app/storage/mysql_connections.py).
         "pool_reset_on_return": None,
         "pool_recycle": MYSQL_POOL_RECYCLE_SECONDS,
         "pool_timeout": MYSQL_POOL_TIMEOUT_SECONDS,
