@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.jwt_tokens import token_digest
 from app.rules import tokens
-from app.storage import openim_redis
+from app.storage import openim_redis, redis_connections
 from app.storage.models import TokenRecord, TokenStatus
 from app.storage.openim_redis import token_key, user_keys
 from tests.helpers import SECRET, Api
@@ -152,6 +152,32 @@ def test_a_registration_token_and_the_clis_are_accepted(redis_app, redis_server,
 def test_an_admin_token_is_written_too(redis_app, redis_server, gateway):
     client = redis_app(redis_server.url, **V3_CONFIG).test_client()
     assert gateway.v3(admin_token(client)) == ACCEPTED
+
+
+def test_an_issue_after_redis_forgot_its_scripts_loads_the_script_again(service, redis_server, gateway, clock):
+    calls = service()
+    calls.register("alice")
+    assert gateway.parse(calls.token("alice")) == ACCEPTED
+    with redis_server.client() as client:
+        client.script_flush()
+    clock.now += 1
+    assert gateway.parse(calls.token("alice")) == ACCEPTED
+
+
+def test_each_process_issues_on_a_connection_of_its_own(redis_app, redis_server, gateway, clock, monkeypatch):
+    """The issue's connection is kept per thread, out of the pool: a forked worker must not write on its parent's
+    socket. A new pid (as after a fork) takes a new connection and leaves the parent's alone."""
+    app = redis_app(redis_server.url)
+    api = Api(app.test_client())
+    assert gateway.parse(api.register("ada")) == ACCEPTED
+    state = openim_redis.of(app)
+    parents = state._own.connection_of_this_thread()
+    real_pid = redis_connections.os.getpid()
+    monkeypatch.setattr(redis_connections.os, "getpid", lambda: real_pid + 1)
+    clock.now += 1
+    assert gateway.parse(api.user_token("ada")) == ACCEPTED
+    assert state._own.connection_of_this_thread() not in (None, parents)
+    assert parents._sock is not None  # still the parent's, still open
 
 
 def test_force_logout_is_refused_by_the_gateway_on_that_platform_only(service, gateway, clock):

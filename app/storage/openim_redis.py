@@ -31,6 +31,7 @@ from flask import Flask
 from app import metrics
 from app.errors import TokenStateUnavailable
 from app.openim import V3_PLATFORM_NAMES
+from app.storage.redis_connections import ThreadConnections
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,13 @@ def _redis_errors() -> tuple[type[Exception], ...]:
     return (RedisError, RedisClusterException)
 
 
+@functools.cache
+def _no_script_error() -> type[Exception]:
+    from redis.exceptions import NoScriptError
+
+    return NoScriptError
+
+
 def _connect(config) -> tuple[object, list]:
     """The client of the configured mode, and what to close with it."""
     import redis
@@ -118,13 +126,15 @@ class TokenState:
     def __init__(self, config):
         self._config = config
         self._topic = config["OPENIM_REDIS_CACHE_TOPIC"]
+        self._cluster = config["OPENIM_REDIS_MODE"] == "cluster"
         # A cluster pipeline sends to several nodes at once: its PUBLISH could overtake the write.
-        self._publish_in_pipeline = config["OPENIM_REDIS_MODE"] != "cluster"
+        self._publish_in_pipeline = not self._cluster
         self._lock = threading.Lock()
         self._client = None
         self._closables: list = []
         self._probe: Future | None = None
         self._issue_script = None
+        self._own = ThreadConnections()  # for the issue's script and the check's read
 
     def _run(self, operation: str, work: Callable[[object], T]) -> T:
         errors = _redis_errors()
@@ -165,14 +175,33 @@ class TokenState:
         def work(client) -> dict[bytes, bytes]:
             if self._issue_script is None:
                 self._issue_script = client.register_script(_ISSUE_SCRIPT)
-            before = self._issue_script(keys=[key], args=[token, lifetime_seconds, topic, keys], client=client)
+            if self._cluster:
+                before = self._issue_script(keys=[key], args=[token, lifetime_seconds, topic, keys], client=client)
+            else:
+                before = self._evalsha_on_own_connection(client, (key, token, lifetime_seconds, topic, keys))
             return dict(zip(before[::2], before[1::2], strict=True))
 
         return self._run("issue", work)
 
+    def _evalsha_on_own_connection(self, client, keys_and_args: tuple) -> list:
+        """The issue's script (one key), loaded again if Redis lost it (restarted, SCRIPT FLUSH)."""
+        script = self._issue_script
+        try:
+            return self._own.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
+        except _no_script_error():
+            self._own.call(client.connection_pool, "SCRIPT", "LOAD", script.script)
+            return self._own.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
+
     def state_of(self, user_id: str, platform: int, token: str) -> bytes | None:
         """The token's field: NORMAL, KICKED, anything else OpenIM put there, or None."""
-        return self._run("check", lambda client: client.hget(token_key(user_id, platform), token))
+        key = token_key(user_id, platform)
+
+        def work(client) -> bytes | None:
+            if self._cluster:
+                return client.hget(key, token)
+            return self._own.call(client.connection_pool, "HGET", key, token)
+
+        return self._run("check", work)
 
     def kick(self, user_id: str, platforms: Iterable[int], digests: set[bytes] | None = None) -> None:
         """Set to 2 the fields of the platforms' hashes whose tokens' SHA-256 is among `digests` (None: every field)."""
@@ -246,6 +275,7 @@ class TokenState:
 
     def close(self) -> None:
         with self._lock:
+            self._own.close()
             for closable in self._closables:
                 closable.close()
             self._client, self._closables, self._issue_script = None, [], None
