@@ -6,9 +6,11 @@ is refused by it, a kick written by the gateway's side is a kick here, and a
 Redis that is down costs an issue 503/802 in bounded time, never a token.
 """
 
+import threading
 import time
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from app.extensions import db
@@ -19,6 +21,7 @@ from app.storage.models import TokenRecord, TokenStatus
 from app.storage.openim_redis import token_key, user_keys
 from tests.helpers import SECRET, Api
 from tests.openim_gateway import ACCEPTED, KICKED, NOT_EXIST, UNKNOWN, Gateway
+from tests.redis_servers import wait_until
 from tests.v3_calls import V3_CONFIG, admin_token, call, code, register_users, user_token
 
 LIFETIME = 7 * 24 * 3600
@@ -164,20 +167,52 @@ def test_an_issue_after_redis_forgot_its_scripts_loads_the_script_again(service,
     assert gateway.parse(calls.token("alice")) == ACCEPTED
 
 
-def test_each_process_issues_on_a_connection_of_its_own(redis_app, redis_server, gateway, clock, monkeypatch):
-    """The issue's connection is kept per thread, out of the pool: a forked worker must not write on its parent's
-    socket. A new pid (as after a fork) takes a new connection and leaves the parent's alone."""
+def test_the_kept_connections_are_as_many_as_calls_at_once_and_close_with_the_app(redis_server):
+    """werkzeug's threaded server starts a thread per request: one after the other, they share one connection."""
+    kept, pool = redis_connections.KeptConnections(), redis.ConnectionPool.from_url(redis_server.url)
+    with redis_server.client() as admin:
+        before = admin.info("clients")["connected_clients"]
+        for _ in range(5):
+            thread = threading.Thread(target=kept.call, args=(pool, "PING"))
+            thread.start()
+            thread.join()
+        assert kept.count() == 1 and admin.info("clients")["connected_clients"] == before + 1
+        kept.close()
+        wait_until(lambda: admin.info("clients")["connected_clients"] == before, what="the kept connection closed")
+
+
+def test_a_call_cut_short_leaves_no_reply_for_the_next(redis_server):
+    """A signal's exception between the command and its reply: the reply must not answer the next call."""
+    kept, pool = redis_connections.KeptConnections(), redis.ConnectionPool.from_url(redis_server.url)
+    assert kept.call(pool, "PING") == b"PONG"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    connection = kept._all[0]
+    connection.read_response = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        kept.call(pool, "ECHO", "first")
+    del connection.read_response
+    assert kept.call(pool, "ECHO", "second") == b"second"
+    kept.close()
+
+
+def test_a_forked_process_makes_its_own_connections(redis_app, redis_server, gateway, clock, monkeypatch):
+    """A forked worker must neither write on its parent's socket nor close it."""
     app = redis_app(redis_server.url)
     api = Api(app.test_client())
     assert gateway.parse(api.register("ada")) == ACCEPTED
-    state = openim_redis.of(app)
-    parents = state._own.connection_of_this_thread()
+    kept = openim_redis.of(app)._kept
+    parents = list(kept._all)
     real_pid = redis_connections.os.getpid()
     monkeypatch.setattr(redis_connections.os, "getpid", lambda: real_pid + 1)
     clock.now += 1
     assert gateway.parse(api.user_token("ada")) == ACCEPTED
-    assert state._own.connection_of_this_thread() not in (None, parents)
-    assert parents._sock is not None  # still the parent's, still open
+    assert kept.count() == 1 and kept._all[0] not in parents
+    assert parents and all(connection._sock is not None for connection in parents)  # the parent's, still open
+    for connection in parents:
+        connection.disconnect()
 
 
 def test_force_logout_is_refused_by_the_gateway_on_that_platform_only(service, gateway, clock):

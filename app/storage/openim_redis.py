@@ -31,7 +31,7 @@ from flask import Flask
 from app import metrics
 from app.errors import TokenStateUnavailable
 from app.openim import V3_PLATFORM_NAMES
-from app.storage.redis_connections import ThreadConnections
+from app.storage.redis_connections import KeptConnections
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class TokenState:
         self._closables: list = []
         self._probe: Future | None = None
         self._issue_script = None
-        self._own = ThreadConnections()  # for the issue's script and the check's read
+        self._kept = KeptConnections()  # for the issue's script and the check's read
 
     def _run(self, operation: str, work: Callable[[object], T]) -> T:
         errors = _redis_errors()
@@ -178,19 +178,19 @@ class TokenState:
             if self._cluster:
                 before = self._issue_script(keys=[key], args=[token, lifetime_seconds, topic, keys], client=client)
             else:
-                before = self._evalsha_on_own_connection(client, (key, token, lifetime_seconds, topic, keys))
+                before = self._evalsha_on_kept_connection(client, (key, token, lifetime_seconds, topic, keys))
             return dict(zip(before[::2], before[1::2], strict=True))
 
         return self._run("issue", work)
 
-    def _evalsha_on_own_connection(self, client, keys_and_args: tuple) -> list:
+    def _evalsha_on_kept_connection(self, client, keys_and_args: tuple) -> list:
         """The issue's script (one key), loaded again if Redis lost it (restarted, SCRIPT FLUSH)."""
         script = self._issue_script
         try:
-            return self._own.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
+            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
         except _no_script_error():
-            self._own.call(client.connection_pool, "SCRIPT", "LOAD", script.script)
-            return self._own.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
+            self._kept.call(client.connection_pool, "SCRIPT", "LOAD", script.script)
+            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
 
     def state_of(self, user_id: str, platform: int, token: str) -> bytes | None:
         """The token's field: NORMAL, KICKED, anything else OpenIM put there, or None."""
@@ -199,7 +199,7 @@ class TokenState:
         def work(client) -> bytes | None:
             if self._cluster:
                 return client.hget(key, token)
-            return self._own.call(client.connection_pool, "HGET", key, token)
+            return self._kept.call(client.connection_pool, "HGET", key, token)
 
         return self._run("check", work)
 
@@ -275,7 +275,7 @@ class TokenState:
 
     def close(self) -> None:
         with self._lock:
-            self._own.close()
+            self._kept.close()
             for closable in self._closables:
                 closable.close()
             self._client, self._closables, self._issue_script = None, [], None
