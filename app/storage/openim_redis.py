@@ -72,18 +72,16 @@ def field_digest(field: bytes) -> bytes:
 
 
 @functools.cache
+def _redis_exceptions():
+    """redis' exceptions module: imported at the first use, so only when configured."""
+    from redis import exceptions
+
+    return exceptions
+
+
 def _redis_errors() -> tuple[type[Exception], ...]:
-    """What redis raises when Redis fails: imported at the first use, so only when configured."""
-    from redis.exceptions import RedisClusterException, RedisError
-
-    return (RedisError, RedisClusterException)
-
-
-@functools.cache
-def _no_script_error() -> type[Exception]:
-    from redis.exceptions import NoScriptError
-
-    return NoScriptError
+    """What redis raises when Redis fails."""
+    return (_redis_exceptions().RedisError, _redis_exceptions().RedisClusterException)
 
 
 def _connect(config) -> tuple[object, list]:
@@ -127,8 +125,6 @@ class TokenState:
         self._config = config
         self._topic = config["OPENIM_REDIS_CACHE_TOPIC"]
         self._cluster = config["OPENIM_REDIS_MODE"] == "cluster"
-        # A cluster pipeline sends to several nodes at once: its PUBLISH could overtake the write.
-        self._publish_in_pipeline = not self._cluster
         self._lock = threading.Lock()
         self._client = None
         self._closables: list = []
@@ -155,10 +151,11 @@ class TokenState:
         pipeline = client.pipeline(transaction=False)
         writes(pipeline)
         publish = self._topic and keys
-        if publish and self._publish_in_pipeline:
+        # A cluster pipeline sends to several nodes at once: its PUBLISH could overtake the write.
+        if publish and not self._cluster:
             pipeline.publish(self._topic, json.dumps(keys))
         results = pipeline.execute()
-        if publish and not self._publish_in_pipeline:
+        if publish and self._cluster:
             client.publish(self._topic, json.dumps(keys))
         return results
 
@@ -188,7 +185,7 @@ class TokenState:
         script = self._issue_script
         try:
             return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
-        except _no_script_error():
+        except _redis_exceptions().NoScriptError:
             self._kept.call(client.connection_pool, "SCRIPT", "LOAD", script.script)
             return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
 

@@ -54,9 +54,6 @@ class KeptConnections:
         with self._lock:
             self._idle, self._all, self._pid = [], [], os.getpid()
 
-    def count(self) -> int:
-        return len(self._all)
-
     def close(self) -> None:
         with self._lock:
             for connection in self._all:
