@@ -12,11 +12,12 @@ import time
 import pytest
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.jwt_tokens import token_digest
 from app.rules import tokens
-from app.storage import openim_redis, redis_connections
+from app.storage import openim_redis, redis_connections, redis_scripts
 from app.storage.models import TokenRecord, TokenStatus
 from app.storage.openim_redis import token_key, user_keys
 from tests.helpers import SECRET, Api
@@ -304,14 +305,15 @@ def test_delete_takes_every_hash_of_the_user(redis_app, redis_server, gateway):
     assert {gateway.parse(token) for token in tokens} == {UNKNOWN}
 
 
-def test_a_kick_between_an_issues_record_and_its_field_is_refused_by_both(service, gateway, monkeypatch):
+def test_a_kick_between_an_issues_record_and_its_field_is_refused_by_both(service, gateway, clock, monkeypatch):
     calls = service()
     calls.register("alice")
+    clock.now += 1  # not the bytes of v2's registration token, whose field is there already
     publish_token = openim_redis.TokenState.publish_token
 
-    def kicked_meanwhile(state, user_id, platform, token, lifetime):
+    def kicked_meanwhile(state, user_id, platform, *token_and_times):
         calls.force_logout(user_id, platform)  # another instance's kick, before this issue writes the field
-        return publish_token(state, user_id, platform, token, lifetime)
+        return publish_token(state, user_id, platform, *token_and_times)
 
     monkeypatch.setattr(openim_redis.TokenState, "publish_token", kicked_meanwhile)
     token = calls.token("alice")
@@ -320,21 +322,102 @@ def test_a_kick_between_an_issues_record_and_its_field_is_refused_by_both(servic
     assert calls.parse_code(token) == calls.kicked
 
 
-def test_a_delete_between_an_issues_record_and_its_field_leaves_no_field(redis_app, redis_server, gateway, monkeypatch):
+@pytest.mark.parametrize("seconds_later", [0, 1], ids=["the-registrations-bytes", "a-later-token"])
+def test_a_delete_between_an_issues_record_and_its_field_leaves_no_field(
+    redis_app, redis_server, gateway, clock, monkeypatch, seconds_later
+):
     app = redis_app(redis_server.url)
     api = Api(app.test_client())
     api.register("erin")
+    clock.now += seconds_later
     publish_token = openim_redis.TokenState.publish_token
 
-    def deleted_meanwhile(state, user_id, platform, token, lifetime):
+    def deleted_meanwhile(state, user_id, platform, *token_and_times):
         assert app.test_cli_runner().invoke(args=["users", "delete", user_id, "--yes"]).exit_code == 0
-        return publish_token(state, user_id, platform, token, lifetime)
+        return publish_token(state, user_id, platform, *token_and_times)
 
     monkeypatch.setattr(openim_redis.TokenState, "publish_token", deleted_meanwhile)
     response = api.try_user_token("erin")
     assert (response.status_code, response.json["errCode"]) == (404, 1101)
     with redis_server.client() as client:
         assert client.exists(*user_keys("erin")) == 0
+
+
+def test_an_issue_that_writes_its_field_while_a_kick_reads_the_hash_is_refused_by_both(
+    service, gateway, clock, monkeypatch
+):
+    """The kick's transaction reads the hash, the issue writes its field, the kick writes its 2s: the
+    watermark, raised in the kick's read, makes the issue leave its field to its settling, after the kick."""
+    calls = service()
+    calls.register("alice")
+    clock.now += 1
+    publish_token, read_hashes = openim_redis.TokenState.publish_token, openim_redis.TokenState._read_hashes
+    written_during_the_kick = []
+
+    def issue_during_the_read(state, client, keys, reached):
+        read = read_hashes(state, client, keys, reached)
+        if reached and pending_issue:
+            written_during_the_kick.append(publish_token(*pending_issue.pop()))
+        return read
+
+    def kicked_meanwhile(state, *issue):
+        pending_issue.append((state, *issue))
+        calls.force_logout("alice", 1)
+        return written_during_the_kick[0]
+
+    pending_issue = []
+    monkeypatch.setattr(openim_redis.TokenState, "_read_hashes", issue_during_the_read)
+    monkeypatch.setattr(openim_redis.TokenState, "publish_token", kicked_meanwhile)
+    token = calls.token("alice")
+    monkeypatch.undo()
+    assert [written for written, _ in written_during_the_kick] == [False]
+    assert gateway.parse(token) == KICKED
+    assert calls.parse_code(token) == calls.kicked
+
+
+def test_a_token_issued_again_in_the_second_of_its_kick_is_valid_for_both(service, gateway):
+    calls = service()
+    calls.register("alice")
+    token = calls.token("alice", platform=3)
+    calls.force_logout("alice", 3)
+    assert gateway.parse(token) == KICKED
+    assert calls.token("alice", platform=3) == token  # the same second: the same bytes, issued anew
+    assert gateway.parse(token) == ACCEPTED
+    assert calls.parse_code(token) == 0
+
+
+def test_a_settling_whose_commit_fails_leaves_the_field_refused(redis_app, redis_server, gateway, monkeypatch):
+    """The field written 0 inside the settling's transaction, then the commit fails: it may have been a kick's
+    conflict (another Galera node's), so the field goes to 2, and the issue answers 503 with no token."""
+    api = Api(redis_app(redis_server.url).test_client())
+    token = api.register("ivy", platform=4)
+    api.force_logout("ivy", 4, secret=SECRET)
+    settle = openim_redis.TokenState.settle
+
+    def written_then_the_commit_fails(state, user_id, platform, token, value, lifetime):
+        settle(state, user_id, platform, token, value, lifetime)
+        if value == 0:
+            raise OperationalError("COMMIT", {}, Exception("the commit failed"))
+
+    monkeypatch.setattr(openim_redis.TokenState, "settle", written_then_the_commit_fails)
+    again = api.try_user_token("ivy", 4)  # the same second: the kicked token's bytes, so its field is settled
+    assert (again.status_code, again.json["errCode"], again.json["data"]) == (503, 802, None)
+    assert gateway.parse(token) == KICKED
+
+
+def test_after_a_delete_a_watermark_outlives_the_hashes_as_long_as_their_tokens(redis_app, redis_server, clock):
+    app = redis_app(redis_server.url)
+    api = Api(app.test_client())
+    api.register("hank", platform=2)
+    assert app.test_cli_runner().invoke(args=["users", "delete", "hank", "--yes"]).exit_code == 0
+    with redis_server.client() as client:
+        assert client.exists(*user_keys("hank")) == 0
+        watermark = redis_scripts.watermark_key(token_key("hank", 2), cluster=False)
+        assert int(client.get(watermark)) == clock.now
+        assert LIFETIME - 5 <= client.ttl(watermark) <= LIFETIME
+        clock.now += 1
+        again = api.register("hank", platform=2)  # a token of a later second: written by its issue
+        assert client.hget(token_key("hank", 2), again) == b"0"
 
 
 def test_a_token_issued_before_redis_was_configured_stays_valid_here_only(
@@ -424,7 +507,8 @@ def test_a_failure_is_counted(redis_app, redis_server):
 
 def test_a_redis_user_with_only_the_documented_commands_suffices(redis_app, redis_server, gateway, clock):
     """docs/openim-redis.md lists what an ACL-restricted Redis user needs: issue, check, kick, clean-up, delete."""
-    documented = ["evalsha", "script|load", "hgetall", "hget", "hset", "hdel", "expire", "del", "publish", "ping"]
+    documented = ["evalsha", "script|load", "hgetall", "hget", "hset", "hdel", "hexists", "expire", "ttl", "del"]
+    documented += ["get", "set", "publish", "ping"]
     with redis_server.client() as admin:
         admin.script_flush()  # so that the first issue loads the script as this user
         admin.acl_setuser(

@@ -7,8 +7,11 @@ goes key by key.
 """
 
 import pytest
+from redis.crc import key_slot
 
+from app.storage import openim_redis
 from app.storage.openim_redis import token_key, user_keys
+from app.storage.redis_scripts import watermark_key
 from tests.helpers import SECRET, Api
 from tests.openim_gateway import ACCEPTED, KICKED, NOT_EXIST, UNKNOWN, Gateway
 from tests.redis_servers import RedisCluster, RedisSentinel, needs_redis
@@ -95,3 +98,38 @@ def test_the_cluster_publishes_every_changed_key(cluster, redis_app):
         Api(app.test_client()).register("carol", platform=4)
         message = subscriber.get_message(timeout=5)
     assert message["data"].decode() == f'["{token_key("carol", 4)}"]'
+
+
+@pytest.mark.parametrize("user_id", ["plain", "a{b}c", "a}b", "{}x"])
+def test_a_watermark_lies_in_its_hashs_slot_or_there_is_none(user_id):
+    key = token_key(user_id, 1)
+    watermark = watermark_key(key, cluster=True)
+    if "}" in user_id and "{b}" not in user_id:
+        assert watermark is None  # every issue of this hash is settled
+    else:
+        assert key_slot(watermark.encode()) == key_slot(key.encode()) and watermark != key
+
+
+@pytest.mark.parametrize("user_id", ["plain", "a{b}c", "a}b"])
+def test_on_the_cluster_a_kick_between_an_issues_record_and_its_field_is_refused_by_both(
+    cluster, redis_app, monkeypatch, user_id
+):
+    app = redis_app({"OPENIM_REDIS_URL": cluster.url, "OPENIM_REDIS_MODE": "cluster"})
+    api = Api(app.test_client())
+    api.register(user_id, platform=1)
+    assert api.force_logout(user_id, 2, secret=SECRET).json["errCode"] == 0  # a watermark for platform 2, if any
+    publish_token = openim_redis.TokenState.publish_token
+
+    def kicked_meanwhile(state, user_id, platform, *token_and_times):
+        assert api.force_logout(user_id, platform, secret=SECRET).json["errCode"] == 0
+        return publish_token(state, user_id, platform, *token_and_times)
+
+    monkeypatch.setattr(openim_redis.TokenState, "publish_token", kicked_meanwhile)
+    kicked = api.user_token(user_id, 2)
+    monkeypatch.undo()
+    with cluster.client() as client:
+        gateway = Gateway(client)
+        assert gateway.parse(kicked) == KICKED
+        assert api.parse_code(kicked) == 706
+        later = api.user_token(user_id, 3)
+        assert gateway.parse(later) == ACCEPTED and api.parse_code(later) == 0

@@ -194,10 +194,10 @@ def revoke_all(user_id: str, alongside: Callable[[Connection], int]) -> int:
     def last_records(connection: Connection) -> int:
         result = alongside(connection)
         latest = max(clock.now(), latest_before, token_records.latest_issue(connection, user_id) or 0)
-        record_writes.delete_records_of(connection, user_id)
+        deleted = record_writes.delete_records_of(connection, user_id)
         retired_user_ids.retire(connection, user_id, latest)
         if forget is not None:
-            forget(connection, {})
+            forget(connection, deleted)
         return result
 
     return run_in_transaction(last_records)

@@ -2,8 +2,7 @@
 
 The read that every authenticated request makes (token_record_reads), the two
 statements of every token issue (token_records: the bound's count and the
-recording INSERT … SELECT), the confirmation that OpenIM's Redis adds to it
-(record_writes), the registration's user INSERT and its look for a
+recording INSERT … SELECT), the registration's user INSERT and its look for a
 retired userID (user_rows, retired_user_ids), and the batches of a user's
 kick or delete (record_writes), the same SQL a thousand times over.
 

@@ -63,8 +63,10 @@ class User(db.Model):
 class TokenStatus(enum.Enum):
     normal = "normal"
     kicked = "kicked"
-    # Recorded, and valid here, while its issue writes OpenIM's Redis
-    # (OPENIM_REDIS_URL); normal once the issue has (app/rules/token_mirror.py).
+    # Recorded with OpenIM's Redis (OPENIM_REDIS_URL), and valid here: its field
+    # may not be written yet. Normal once settled under the record's lock, which
+    # only an issue that finds a kick or delete may have come first does
+    # (app/rules/token_mirror.py): most stay pending.
     pending = "pending"
 
 

@@ -8,14 +8,12 @@ PUBLISHes the changed keys on OPENIM_REDIS_CACHE_TOPIC after each write (what
 OpenIM's rpc-auth local cache listens to). When to write what is the token
 door's (app/rules/token_mirror.py).
 
-The client, per OPENIM_REDIS_MODE (OpenIM's redis.yml), is built at the first
-use, and redis is imported then: never while OPENIM_REDIS_URL is unset. Every
-wait is bounded by a second's connect and command timeouts and one retry on
-a fresh connection, which is also how a Redis that came back is found again.
-Every failure is counted and raised as TokenStateUnavailable.
+The client, per OPENIM_REDIS_MODE (OpenIM's redis.yml), and its bounded waits
+are app/storage/redis_connections.py's; the scripts that write the hashes,
+app/storage/redis_scripts.py's. Every failure is counted and raised as
+TokenStateUnavailable.
 """
 
-import functools
 import hashlib
 import json
 import logging
@@ -24,37 +22,26 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
 
 from flask import Flask
 
 from app import metrics
 from app.errors import TokenStateUnavailable
 from app.openim import V3_PLATFORM_NAMES
-from app.storage.redis_connections import KeptConnections
+from app.storage import redis_scripts
+from app.storage.redis_connections import KeptConnections, connect, redis_errors, redis_exceptions
+from app.storage.redis_scripts import KEY_PREFIX, watermark_key
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-KEY_PREFIX = "UID_PID_TOKEN_STATUS:"
 NORMAL = b"0"  # OpenIM's constant.NormalToken
 KICKED = b"2"  # constant.KickedToken
-TIMEOUT_SECONDS = 1.0
-RETRIES = 1
 _EXTENSION = "openim_redis"
-# KEYS[1] the hash; ARGV: the token, its lifetime, the cache topic ("" for none), the
-# changed keys as JSON. The PUBLISH runs on the hash's own node after the write, so
-# no subscriber hears of the key before the write is there (on a cluster too).
-_ISSUE_SCRIPT = """
-local before = redis.call('HGETALL', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], '0')
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
-end
-return before
-"""
+# Of each platform's hash that a kick or delete reached: the latest issue second among the
+# records it reached there, and how long its watermark must last (redis_scripts.py).
+Reach = dict[int, tuple[int, int]]
 
 
 def token_key(user_id: str, platform: int) -> str:
@@ -71,53 +58,6 @@ def field_digest(field: bytes) -> bytes:
     return hashlib.sha256(field).digest()
 
 
-@functools.cache
-def _redis_exceptions():
-    """redis' exceptions module: imported at the first use, so only when configured."""
-    from redis import exceptions
-
-    return exceptions
-
-
-def _redis_errors() -> tuple[type[Exception], ...]:
-    """What redis raises when Redis fails."""
-    return (_redis_exceptions().RedisError, _redis_exceptions().RedisClusterException)
-
-
-def _connect(config) -> tuple[object, list]:
-    """The client of the configured mode, and what to close with it."""
-    import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
-
-    url, mode = config["OPENIM_REDIS_URL"], config["OPENIM_REDIS_MODE"]
-    options = {
-        "socket_connect_timeout": TIMEOUT_SECONDS,
-        "socket_timeout": TIMEOUT_SECONDS,
-        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), RETRIES),
-    }
-    if mode == "standalone":
-        client = redis.Redis.from_url(url, **options)
-        return client, [client]
-    if mode == "cluster":
-        client = redis.RedisCluster.from_url(url, **options)  # connects to the seed now
-        return client, [client]
-    parts = urlsplit(url)
-    sentinels = []
-    for address in config["OPENIM_REDIS_SENTINEL_ADDRESSES"]:
-        host, _, port = address.rpartition(":")
-        sentinels.append((host.strip("[]"), int(port)))
-    sentinel = redis.Sentinel(sentinels, sentinel_kwargs=dict(options), **options)
-    client = sentinel.master_for(
-        config["OPENIM_REDIS_SENTINEL_MASTER"],
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        db=int(parts.path.strip("/") or 0),
-        ssl=parts.scheme == "rediss",
-    )
-    return client, [client, *sentinel.sentinels]
-
-
 class TokenState:
     """The hashes of one OpenIM deployment's Redis; one per app, shared by its threads."""
 
@@ -129,16 +69,16 @@ class TokenState:
         self._client = None
         self._closables: list = []
         self._probe: Future | None = None
-        self._issue_script = None
+        self._scripts: dict[str, object] = {}  # redis-py's Script objects, by their text
         self._kept = KeptConnections()  # for the issue's script and the check's read
 
     def _run(self, operation: str, work: Callable[[object], T]) -> T:
-        errors = _redis_errors()
+        errors = redis_errors()
         try:
             if self._client is None:
                 with self._lock:
                     if self._client is None:
-                        client, self._closables = _connect(self._config)
+                        client, self._closables = connect(self._config)
                         self._client = client
             return work(self._client)
         except errors as error:
@@ -159,35 +99,48 @@ class TokenState:
             client.publish(self._topic, json.dumps(keys))
         return results
 
-    def publish_token(self, user_id: str, platform: int, token: str, lifetime_seconds: int) -> dict[bytes, bytes]:
-        """HSET the token 0 and EXPIRE its hash (v3's SetTokenFlagEx); the hash's fields before.
+    def _script(self, client, text: str):
+        script = self._scripts.get(text)
+        if script is None:
+            script = self._scripts[text] = client.register_script(text)
+        return script
 
-        One script (_ISSUE_SCRIPT), so one command and one reply for the
-        request that every token issue makes: a pipeline of four cost
-        redis-py a third more of the client's time.
+    def _watermark(self, key: str) -> str | None:
+        return watermark_key(key, self._cluster)
+
+    def publish_token(
+        self, user_id: str, platform: int, token: str, lifetime_seconds: int, issued_at: int
+    ) -> tuple[bool, dict[bytes, bytes]]:
+        """HSET the token 0 and EXPIRE its hash (v3's SetTokenFlagEx), unless it must be settled.
+
+        Returns whether it was written, and the hash's fields before. Not
+        written when the field holds anything else, or when a kick or delete
+        reached tokens of this second or later (the watermark, redis_scripts.py).
+        One script, so one command and one reply for the request that every
+        token issue makes: a pipeline cost redis-py a third more of the client's time.
         """
         key = token_key(user_id, platform)
-        topic, keys = self._topic or "", json.dumps([key])
+        watermark = self._watermark(key)
+        keys = [key] if watermark is None else [key, watermark]
+        args = [token, lifetime_seconds, issued_at, self._topic or "", json.dumps([key])]
 
-        def work(client) -> dict[bytes, bytes]:
-            if self._issue_script is None:
-                self._issue_script = client.register_script(_ISSUE_SCRIPT)
+        def work(client) -> tuple[bool, dict[bytes, bytes]]:
+            script = self._script(client, redis_scripts.ISSUE)
             if self._cluster:
-                before = self._issue_script(keys=[key], args=[token, lifetime_seconds, topic, keys], client=client)
+                written, before = script(keys=keys, args=args, client=client)
             else:
-                before = self._evalsha_on_kept_connection(client, (key, token, lifetime_seconds, topic, keys))
-            return dict(zip(before[::2], before[1::2], strict=True))
+                written, before = self._evalsha_on_kept_connection(client, script, [len(keys), *keys, *args])
+            return written == 1, dict(zip(before[::2], before[1::2], strict=True))
 
         return self._run("issue", work)
 
-    def _evalsha_on_kept_connection(self, client, keys_and_args: tuple) -> list:
-        """The issue's script (one key), loaded again if Redis lost it (restarted, SCRIPT FLUSH)."""
-        script = self._issue_script
+    def _evalsha_on_kept_connection(self, client, script, numkeys_keys_and_args: list) -> list:
+        """`script`, loaded again if Redis lost it (restarted, SCRIPT FLUSH)."""
         try:
-            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
-        except _redis_exceptions().NoScriptError:
+            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, *numkeys_keys_and_args)
+        except redis_exceptions().NoScriptError:
             self._kept.call(client.connection_pool, "SCRIPT", "LOAD", script.script)
-            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, 1, *keys_and_args)
+            return self._kept.call(client.connection_pool, "EVALSHA", script.sha, *numkeys_keys_and_args)
 
     def state_of(self, user_id: str, platform: int, token: str) -> bytes | None:
         """The token's field: NORMAL, KICKED, anything else OpenIM put there, or None."""
@@ -200,50 +153,94 @@ class TokenState:
 
         return self._run("check", work)
 
-    def kick(self, user_id: str, platforms: Iterable[int], digests: set[bytes] | None = None) -> None:
-        """Set to 2 the fields of the platforms' hashes whose tokens' SHA-256 is among `digests` (None: every field)."""
-        keys = [token_key(user_id, platform) for platform in platforms]
+    def kick(
+        self, user_id: str, platforms: Iterable[int], digests: set[bytes] | None = None, reached: Reach | None = None
+    ) -> None:
+        """Set to 2 the fields of the platforms' hashes whose tokens' SHA-256 is among `digests` (None: every field).
+
+        With `reached` (a transaction that kicked records), each hash's
+        watermark is raised first, in the step that reads the hash.
+        """
+        keys = {platform: token_key(user_id, platform) for platform in platforms}
 
         def work(client) -> None:
-            reading = client.pipeline(transaction=False)
-            for key in keys:
-                reading.hgetall(key)
-            kicks = {}
-            for key, fields in zip(keys, reading.execute(), strict=True):
-                chosen = {
-                    field: 2
+            hashes = self._read_hashes(client, keys, reached or {})
+            for key, fields in hashes.items():
+                chosen = [
+                    field
                     for field, value in fields.items()
                     if value != KICKED and (digests is None or field_digest(field) in digests)
-                }
+                ]
                 if chosen:
-                    kicks[key] = chosen
-
-            def writes(pipeline) -> None:
-                for key, mapping in kicks.items():
-                    pipeline.hset(key, mapping=mapping)
-
-            if kicks:
-                self._write(client, writes, list(kicks))
+                    script = self._script(client, redis_scripts.KICK_FIELDS)
+                    script(keys=[key], args=[self._topic or "", json.dumps([key]), *chosen], client=client)
 
         self._run("kick", work)
 
-    def set_fields(self, user_id: str, platform: int, fields: dict[str, int], operation: str = "issue") -> None:
+    def _read_hashes(self, client, keys: dict[int, str], reached: Reach) -> dict[str, dict[bytes, bytes]]:
+        """HGETALL of each key; those of `reached` raise their watermarks in the same step."""
+        read: dict[str, dict[bytes, bytes]] = {}
+        plain = []
+        for platform, key in keys.items():
+            watermark = self._watermark(key)
+            if platform in reached and watermark is not None:
+                script = self._script(client, redis_scripts.RAISE_AND_READ)
+                fields = script(keys=[key, watermark], args=list(reached[platform]), client=client)
+                read[key] = dict(zip(fields[::2], fields[1::2], strict=True))
+            else:
+                plain.append(key)
+        reading = client.pipeline(transaction=False)
+        for key in plain:
+            reading.hgetall(key)
+        read.update(zip(plain, reading.execute() if plain else [], strict=True))
+        return read
+
+    def settle(self, user_id: str, platform: int, token: str, value: int | None, lifetime_seconds: int) -> None:
+        """Write the token's settled field (None: remove it), the hash kept for the token's lifetime."""
         key = token_key(user_id, platform)
-        self._run(operation, lambda client: self._write(client, lambda p: p.hset(key, mapping=fields), [key]))
+
+        def writes(pipeline) -> None:
+            if value is None:
+                pipeline.hdel(key, token)
+            else:
+                pipeline.hset(key, token, value)
+                pipeline.expire(key, lifetime_seconds)
+
+        self._run("issue", lambda client: self._write(client, writes, [key]))
 
     def remove_fields(self, user_id: str, platform: int, fields: list, operation: str = "issue") -> None:
         key = token_key(user_id, platform)
         self._run(operation, lambda client: self._write(client, lambda p: p.hdel(key, *fields), [key]))
 
-    def forget_user(self, user_id: str) -> None:
-        """DEL every hash of the user, one key at a time: on a cluster they lie in different slots."""
-        keys = user_keys(user_id)
+    def forget_user(self, user_id: str, reached: Reach | None = None) -> None:
+        """DEL every hash of the user, one key at a time: on a cluster they lie in different slots.
 
-        def writes(pipeline) -> None:
-            for key in keys:
-                pipeline.delete(key)
+        With `reached` (a transaction that deleted records), each hash's
+        watermark is raised first, in the step that deletes it.
+        """
+        reached = reached or {}
+        watermarked = {}
+        for platform, (second, seconds) in reached.items():
+            key = token_key(user_id, platform)
+            watermark = self._watermark(key)
+            if watermark is not None:
+                watermarked[key] = (watermark, second, seconds)
+        plain = [key for key in user_keys(user_id) if key not in watermarked]
 
-        self._run("delete", lambda client: self._write(client, writes, keys))
+        def work(client) -> None:
+            for key, (watermark, second, seconds) in watermarked.items():
+                script = self._script(client, redis_scripts.RAISE_AND_DELETE)
+                script(
+                    keys=[key, watermark], args=[second, seconds, self._topic or "", json.dumps([key])], client=client
+                )
+
+            def writes(pipeline) -> None:
+                for key in plain:
+                    pipeline.delete(key)
+
+            self._write(client, writes, plain)
+
+        self._run("delete", work)
 
     def reachable(self, timeout: float) -> bool:
         """Whether Redis answers a PING within `timeout` seconds.
@@ -275,7 +272,7 @@ class TokenState:
             self._kept.close()
             for closable in self._closables:
                 closable.close()
-            self._client, self._closables, self._issue_script = None, [], None
+            self._client, self._closables, self._scripts = None, [], {}
 
 
 def of(app: Flask) -> TokenState | None:

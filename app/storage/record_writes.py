@@ -1,4 +1,4 @@
-"""The token records' writes after the issue: kicks and deletes in batches, kicks by hash, and confirmation.
+"""The token records' writes after the issue: kicks and deletes in batches, kicks by hash, and settling's lock.
 
 The records' other SQL (recording, the bound, the prune, the reads) is
 app/storage/token_records.py's. Each function tells its caller (`on_kicks`,
@@ -13,17 +13,21 @@ from app.openim import V3_PLATFORM_NAMES
 from app.storage.database import run_in_transaction
 from app.storage.driver_statements import DriverStatement
 from app.storage.models import LIVE_STATUS_LITERALS, TokenRecord, TokenStatus, status_literal
-from app.storage.token_records import RECORD_BATCH, KickedRecords, OnKicks, _kick_records
+from app.storage.token_records import (
+    KICKED_RECORD_COLUMNS,
+    RECORD_BATCH,
+    KickedRecords,
+    OnKicks,
+    _kick_records,
+    kicked_records,
+)
 
 _records = TokenRecord.__table__
-# On the driver (driver_statements.py): every issue with OpenIM's Redis makes it, after its record's own transaction.
-_confirm_pending = DriverStatement(
+# Only an issue whose field must be settled (app/rules/token_mirror.py) makes it: no driver statement.
+_confirm_pending = (
     update(_records)
-    .where(
-        _records.c.token_hash == bindparam("confirmed"),
-        _records.c.status == status_literal(TokenStatus.pending),
-    )
-    .values(status=status_literal(TokenStatus.normal))
+    .where(_records.c.token_hash == bindparam("confirmed"), _records.c.status == TokenStatus.pending)
+    .values(status=TokenStatus.normal)
 )
 # A user's kick and delete, a batch at a time (_in_batches), on the driver: the SQL of a
 # batch is the same every time, a thousand times for a million records, and SQLAlchemy's
@@ -40,10 +44,17 @@ _kick_batch = DriverStatement(
 _delete_batch = DriverStatement(delete(_records).where(_batch_hashes))
 
 
-def _batch_of(*conditions) -> DriverStatement:
-    """The hashes and platforms of a batch of records; OFFSET spelled out, or SQLite's compiler binds one."""
-    read = select(_records.c.token_hash, _records.c.platform).where(*conditions)
-    return DriverStatement(read.limit(literal_column(str(RECORD_BATCH))).offset(literal_column("0")))
+def _batch_of(*conditions) -> tuple[DriverStatement, DriverStatement]:
+    """A batch of records: its hashes only, and its KickedRecords' columns (for `told`, below).
+
+    Two statements, because the hashes alone are read from the index on
+    MariaDB. OFFSET spelled out, or SQLite's compiler binds one.
+    """
+    limit, offset = literal_column(str(RECORD_BATCH)), literal_column("0")
+    return tuple(
+        DriverStatement(select(*columns).where(*conditions).limit(limit).offset(offset))
+        for columns in ((_records.c.token_hash,), KICKED_RECORD_COLUMNS)
+    )
 
 
 _select_batch_of_user = _batch_of(_records.c.user_id == bindparam("user_id"))
@@ -66,20 +77,37 @@ def confirm(connection: Connection, token_hash: bytes) -> TokenStatus | None:
     backend (row locks, SQLite's write lock, Galera's certification): one of
     them waits for, or is retried after, the other's commit.
     """
-    if _confirm_pending.rowcount(connection, {"confirmed": token_hash}) == 1:
+    if connection.execute(_confirm_pending, {"confirmed": token_hash}).rowcount == 1:
         return TokenStatus.normal
     return connection.execute(_status_of, {"token_hash": token_hash}).scalar_one_or_none()
 
 
-def kick_by_hash(connection: Connection, hashes: list[bytes]) -> int:
-    """Kick the live records among `hashes`; how many were."""
+# Locking, as the kick's UPDATE reads: the same rows, whatever this transaction's snapshot.
+_live_by_hashes = (
+    select(*KICKED_RECORD_COLUMNS)
+    .where(_records.c.token_hash.in_(bindparam("hashes", expanding=True)), _records.c.status.in_(LIVE_STATUS_LITERALS))
+    .with_for_update()
+)
+
+
+def kick_by_hash(connection: Connection, hashes: list[bytes], on_kicks: OnKicks | None = None) -> int:
+    """Kick the live records among `hashes`; how many were. `on_kicks` is told which, before the caller commits."""
     if not hashes:
         return 0
-    return connection.execute(_kick_records, {"hashes": hashes}).rowcount
+    if on_kicks is None:
+        return connection.execute(_kick_records, {"hashes": hashes}).rowcount
+    rows = connection.execute(_live_by_hashes, {"hashes": hashes}).all()
+    if rows:
+        connection.execute(_kick_records, {"hashes": [row[0] for row in rows]})
+        on_kicks(connection, kicked_records(rows))
+    return len(rows)
 
 
 def _in_batches(
-    select_batch: DriverStatement, parameters: dict, write_batch: DriverStatement, told: OnKicks | None
+    select_batch: tuple[DriverStatement, DriverStatement],
+    parameters: dict,
+    write_batch: DriverStatement,
+    told: OnKicks | None,
 ) -> int:
     """Run `write_batch` on the records `select_batch` finds, RECORD_BATCH of them per transaction.
 
@@ -92,18 +120,15 @@ def _in_batches(
     while True:
 
         def one_batch(connection: Connection) -> tuple[int, int]:
-            rows = select_batch.rows(connection, parameters)
+            rows = select_batch[told is not None].rows(connection, parameters)
             if not rows:
                 return 0, 0
-            hashes = [token_hash for token_hash, _ in rows]
+            hashes = [row[0] for row in rows]
             # The statement takes exactly RECORD_BATCH hashes: a short batch repeats its last one.
             hashes += hashes[-1:] * (RECORD_BATCH - len(hashes))
             written = write_batch.rowcount(connection, dict(zip(_BATCH_HASH_NAMES, hashes, strict=True)))
             if told is not None:
-                batch: KickedRecords = {}
-                for token_hash, platform in rows:
-                    batch.setdefault(platform, []).append(token_hash)
-                told(connection, batch)
+                told(connection, kicked_records(rows))
             return len(rows), written
 
         found, written = run_in_transaction(one_batch)
@@ -142,6 +167,11 @@ def delete_records_in_batches(user_id: str, on_deletes: OnKicks | None = None) -
     return _in_batches(_select_batch_of_user, {"user_id": user_id}, _delete_batch, on_deletes)
 
 
-def delete_records_of(connection: Connection, user_id: str) -> None:
-    """Delete all of the user's records in the connection's transaction (after the batches)."""
-    connection.execute(delete(_records).where(_records.c.user_id == user_id))
+def delete_records_of(connection: Connection, user_id: str) -> KickedRecords:
+    """Delete all of the user's records in the connection's transaction (after the batches); which were."""
+    # Locking, as the DELETE reads: the same rows, whatever this transaction's snapshot.
+    of_user = select(*KICKED_RECORD_COLUMNS).where(_records.c.user_id == user_id).with_for_update()
+    deleted = connection.execute(of_user).all()
+    if deleted:
+        connection.execute(delete(_records).where(_records.c.user_id == user_id))
+    return kicked_records(deleted)

@@ -1,6 +1,11 @@
-"""Redis connections kept for the calls every request makes, out of redis-py's pool.
+"""Connecting to OpenIM's Redis: the client of the configured mode, and connections kept out of its pool.
 
-Every user_token writes OpenIM's Redis once and every token check reads it
+The client (connect) is built at the first use, and redis is imported then:
+never while OPENIM_REDIS_URL is unset. Every wait is bounded by a second's
+connect and command timeouts and one retry on a fresh connection, which is
+also how a Redis that came back is found again.
+
+KeptConnections: every user_token writes OpenIM's Redis once and every token check reads it
 once (app/storage/openim_redis.py). Taking a connection from the pool and
 giving it back (a lock, a poll of the socket) and redis-py's command wrapper
 cost the worker as much CPU as the call itself (BENCHMARKS.md), so those calls
@@ -14,8 +19,60 @@ the socket on every lend), so no part of a reply cut off half-way can answer
 the next call. Not for a cluster, whose client picks the node by the key.
 """
 
+import functools
 import os
 import threading
+from urllib.parse import unquote, urlsplit
+
+TIMEOUT_SECONDS = 1.0
+RETRIES = 1
+
+
+@functools.cache
+def redis_exceptions():
+    """redis' exceptions module: imported at the first use, so only when configured."""
+    from redis import exceptions
+
+    return exceptions
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """What redis raises when Redis fails."""
+    return (redis_exceptions().RedisError, redis_exceptions().RedisClusterException)
+
+
+def connect(config) -> tuple[object, list]:
+    """The client of the configured mode, and what to close with it."""
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    url, mode = config["OPENIM_REDIS_URL"], config["OPENIM_REDIS_MODE"]
+    options = {
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), RETRIES),
+    }
+    if mode == "standalone":
+        client = redis.Redis.from_url(url, **options)
+        return client, [client]
+    if mode == "cluster":
+        client = redis.RedisCluster.from_url(url, **options)  # connects to the seed now
+        return client, [client]
+    parts = urlsplit(url)
+    sentinels = []
+    for address in config["OPENIM_REDIS_SENTINEL_ADDRESSES"]:
+        host, _, port = address.rpartition(":")
+        sentinels.append((host.strip("[]"), int(port)))
+    sentinel = redis.Sentinel(sentinels, sentinel_kwargs=dict(options), **options)
+    client = sentinel.master_for(
+        config["OPENIM_REDIS_SENTINEL_MASTER"],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        db=int(parts.path.strip("/") or 0),
+        ssl=parts.scheme == "rediss",
+    )
+    return client, [client, *sentinel.sentinels]
 
 
 class KeptConnections:

@@ -10,6 +10,7 @@ with the settings it is given.
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.dialects import mysql, sqlite
@@ -32,10 +33,40 @@ PRUNE_GRACE_SECONDS = 3600
 RECORD_BATCH = 1000
 
 
+# On the table, not the mapped class: plain Core statements, without the ORM's machinery.
+_records = TokenRecord.__table__
+_users = User.__table__
+
+
+class KickedRecord(NamedTuple):
+    """A record that a unit of work kicked or deleted."""
+
+    token_hash: bytes
+    platform: int
+    issued_at: int
+    expires_at: int
+
+
 # The records a unit of work kicked or deleted, by platform: what OpenIM's Redis must be told
 # before the unit commits (`on_kicks` and `on_deletes` below).
-KickedRecords = dict[int, list[bytes]]
+KickedRecords = dict[int, list[KickedRecord]]
 OnKicks = Callable[[Connection, KickedRecords], None]
+# The columns of a KickedRecord, in its order.
+KICKED_RECORD_COLUMNS = (
+    _records.c.token_hash,
+    _records.c.platform,
+    _records.c.issued_at,
+    _records.c.expires_at,
+)
+
+
+def kicked_records(rows) -> KickedRecords:
+    """Rows of KICKED_RECORD_COLUMNS, by platform."""
+    kicked: KickedRecords = {}
+    for row in rows:
+        record = KickedRecord(*row)
+        kicked.setdefault(record.platform, []).append(record)
+    return kicked
 
 
 @dataclass(frozen=True)
@@ -45,9 +76,6 @@ class RecordedToken:
     kicked: KickedRecords = field(default_factory=dict)  # by the multi-login policy or the bound
 
 
-# On the table, not the mapped class: plain Core statements, without the ORM's machinery.
-_records = TokenRecord.__table__
-_users = User.__table__
 _record_values = {
     "token_hash": bindparam("token_hash", type_=_records.c.token_hash.type),
     "user_id": bindparam("user_id", type_=_records.c.user_id.type),
@@ -92,7 +120,7 @@ _count_live_others = DriverStatement(
 )
 # The user's live records on a platform beyond the newest `keep` (the new one excepted), oldest last.
 _select_beyond_bound = (
-    select(_records.c.token_hash, _records.c.platform)
+    select(*KICKED_RECORD_COLUMNS)
     .where(*_live_others_of_platform)
     .order_by(_records.c.expires_at.desc())
     .limit(RECORD_BATCH)
@@ -182,7 +210,7 @@ def record_token(
         if on_kicks is None:
             connection.execute(update(_records).where(*earlier).values(status=TokenStatus.kicked))
         else:  # read, then kicked by hash: on_kicks is told which
-            rows = connection.execute(select(_records.c.token_hash, _records.c.platform).where(*earlier)).all()
+            rows = connection.execute(select(*KICKED_RECORD_COLUMNS).where(*earlier)).all()
             _kick(connection, rows, kicked)
     over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash, bound)
     recorded = _record_statements(connection.dialect.name)[recorded_for].rowcount(
@@ -207,12 +235,12 @@ def record_token(
 
 
 def _kick(connection: Connection, rows, kicked: KickedRecords) -> None:
-    """Kick the records of `rows` (hash, platform), adding them to `kicked`."""
+    """Kick the records of `rows` (KICKED_RECORD_COLUMNS), adding them to `kicked`."""
     if not rows:
         return
-    connection.execute(_kick_records, {"hashes": [token_hash for token_hash, _ in rows]})
-    for token_hash, platform in rows:
-        kicked.setdefault(platform, []).append(token_hash)
+    connection.execute(_kick_records, {"hashes": [row[0] for row in rows]})
+    for platform, records in kicked_records(rows).items():
+        kicked.setdefault(platform, []).extend(records)
 
 
 def _bound_params(issued: IssuedToken, token_hash: bytes) -> dict:

@@ -4,7 +4,7 @@ For tests/http/test_openim_redis_kill.py only. The userID picks the moment, so
 that one server serves every case and every other userID is served as usual:
 
 - `die-before-field-…`: an issue, after its record's commit, before Redis;
-- `die-before-confirm-…`: an issue, after the field 0, before the record's confirmation;
+- `die-after-field-…`: an issue, after the field 0, before the answer;
 - `die-before-kick-records-…`: a kick, after the fields 2, before the records;
 - `die-before-delete-records-…`: a delete, after the hashes went, before the records.
 """
@@ -26,21 +26,21 @@ def die_if(user_id: str, prefix: str) -> None:
 _publish_token, _kick, _forget_user = TokenState.publish_token, TokenState.kick, TokenState.forget_user
 
 
-def publish_token(state, user_id, platform, token, lifetime):
+def publish_token(state, user_id, platform, *token_and_times):
     die_if(user_id, "die-before-field-")
-    before = _publish_token(state, user_id, platform, token, lifetime)
-    die_if(user_id, "die-before-confirm-")
-    return before
+    written_and_before = _publish_token(state, user_id, platform, *token_and_times)
+    die_if(user_id, "die-after-field-")
+    return written_and_before
 
 
-def kick(state, user_id, platforms, digests=None):
-    _kick(state, user_id, platforms, digests)
+def kick(state, user_id, platforms, digests=None, reached=None):
+    _kick(state, user_id, platforms, digests, reached)
     if digests is None:  # the first step: every field of the hashes
         die_if(user_id, "die-before-kick-records-")
 
 
-def forget_user(state, user_id):
-    _forget_user(state, user_id)
+def forget_user(state, user_id, reached=None):
+    _forget_user(state, user_id, reached)
     die_if(user_id, "die-before-delete-records-")
 
 

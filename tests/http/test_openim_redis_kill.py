@@ -53,12 +53,12 @@ def token_of(answer: tuple[int, dict]) -> str:
     return body["data"]["token"]
 
 
-@pytest.mark.parametrize("moment", ["die-before-field-", "die-before-confirm-"])
+@pytest.mark.parametrize("moment", ["die-before-field-", "die-after-field-"])
 def test_an_issue_killed_between_its_writes(killing_server, gateway, unique_id, moment):
     user_id = unique_id(moment)
     killed(lambda: killing_server.register(user_id))
     fields = gateway.client.hgetall(user_keys(user_id)[0])
-    # Before the field: none. Before the confirmation: a field 0, of a token nobody was handed.
+    # Before the field: none. After it: a field 0, of a token nobody was handed.
     assert list(fields.values()) == ([] if moment == "die-before-field-" else [b"0"])
     assert_the_gateway_lets_in_nothing_we_refuse(killing_server, gateway, user_id)
     killed(lambda: killing_server.user_token(user_id, platform=2))
