@@ -248,6 +248,23 @@ def test_the_multi_login_policys_kicks_are_refused_by_the_gateway(service, gatew
     assert gateway.parse(ios) in (KICKED, *calls.refused) and calls.parse_code(ios) == calls.kicked
 
 
+def test_an_issue_that_kicks_a_token_of_its_own_second_settles_its_field_and_is_accepted(
+    redis_app, redis_server, gateway
+):
+    """v2's and v3's tokens of one user, platform and second differ: the v3 issue kicks the v2 token
+    (kick_same_platform), which raises the hash's watermark to its own second, so it settles its field."""
+    app = redis_app(redis_server.url, OPENIM_MULTI_LOGIN="kick_same_platform", **V3_CONFIG)
+    api, client = Api(app.test_client()), app.test_client()
+    v2_token = api.register("kate", platform=2)
+    v3_token = user_token(client, admin_token(client), "kate", platform=2)
+    with redis_server.client() as redis_client:
+        watermark = redis_scripts.watermark_key(token_key("kate", 2), cluster=False)
+        assert redis_client.get(watermark) is not None
+    assert [gateway.parse(v2_token), gateway.v3(v3_token)] == [KICKED, ACCEPTED]
+    assert api.parse_code(v2_token) == 706
+    assert record_status(app, v3_token) is TokenStatus.normal  # settled under its record's lock
+
+
 def test_the_bounds_oldest_is_refused_by_the_gateway(service, gateway, clock):
     calls = service(OPENIM_MAX_TOKENS_PER_PLATFORM=2)
     calls.register("alice")
