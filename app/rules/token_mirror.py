@@ -93,7 +93,7 @@ def publish(state: TokenState, recorded: RecordedToken, now: int) -> None:
     lifetime = issued.expires_at - issued.issued_at
     written, before = state.publish_token(issued.user_id, issued.platform, issued.token, lifetime, issued.issued_at)
     if not written:
-        _settle(state, issued, recorded.token_hash)
+        _settle(state, issued, recorded.token_hash, lifetime)
     own = issued.token.encode("utf-8")
     # As OpenIM's CreateToken: fields no longer valid, or not 0, go. A field that
     # is not 0 is a kick, whoever wrote it: the record learns of it first.
@@ -108,14 +108,13 @@ def publish(state: TokenState, recorded: RecordedToken, now: int) -> None:
         _clean_up(state, issued, stale, [field for field in stale if before[field] != NORMAL])
 
 
-def _settle(state: TokenState, issued: IssuedToken, token_hash: bytes) -> None:
+def _settle(state: TokenState, issued: IssuedToken, token_hash: bytes, lifetime: int) -> None:
     """Write the token's field by its record, read under the record's lock, inside that transaction.
 
     So that a kick of the record, which waits for the lock, writes its 2
     after this. 0 for a live record (made normal: its field is written), 2 for
     a kicked one; for a deleted one, none, and UserNotFound.
     """
-    lifetime = issued.expires_at - issued.issued_at
 
     def settle(connection: Connection) -> TokenStatus | None:
         status = record_writes.confirm(connection, token_hash)

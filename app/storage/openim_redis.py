@@ -53,6 +53,11 @@ def user_keys(user_id: str) -> list[str]:
     return [token_key(user_id, platform) for platform in V3_PLATFORM_NAMES]
 
 
+def _fields(reply: list) -> dict[bytes, bytes]:
+    """HGETALL's reply as a script returns it, field and value in turn, as a dict."""
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
 def field_digest(field: bytes) -> bytes:
     """What a token record holds of the token that names this field (jwt_tokens.token_digest)."""
     return hashlib.sha256(field).digest()
@@ -130,7 +135,7 @@ class TokenState:
                 written, before = script(keys=keys, args=args, client=client)
             else:
                 written, before = self._evalsha_on_kept_connection(client, script, [len(keys), *keys, *args])
-            return written == 1, dict(zip(before[::2], before[1::2], strict=True))
+            return written == 1, _fields(before)
 
         return self._run("issue", work)
 
@@ -186,7 +191,7 @@ class TokenState:
             if platform in reached and watermark is not None:
                 script = self._script(client, redis_scripts.RAISE_AND_READ)
                 fields = script(keys=[key, watermark], args=list(reached[platform]), client=client)
-                read[key] = dict(zip(fields[::2], fields[1::2], strict=True))
+                read[key] = _fields(fields)
             else:
                 plain.append(key)
         reading = client.pipeline(transaction=False)

@@ -19,6 +19,7 @@ from app.storage.token_records import (
     KickedRecords,
     OnKicks,
     _kick_records,
+    kick_rows,
     kicked_records,
 )
 
@@ -97,9 +98,10 @@ def kick_by_hash(connection: Connection, hashes: list[bytes], on_kicks: OnKicks 
     if on_kicks is None:
         return connection.execute(_kick_records, {"hashes": hashes}).rowcount
     rows = connection.execute(_live_by_hashes, {"hashes": hashes}).all()
-    if rows:
-        connection.execute(_kick_records, {"hashes": [row[0] for row in rows]})
-        on_kicks(connection, kicked_records(rows))
+    kicked: KickedRecords = {}
+    kick_rows(connection, rows, kicked)
+    if kicked:
+        on_kicks(connection, kicked)
     return len(rows)
 
 

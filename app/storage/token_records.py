@@ -211,7 +211,7 @@ def record_token(
             connection.execute(update(_records).where(*earlier).values(status=TokenStatus.kicked))
         else:  # read, then kicked by hash: on_kicks is told which
             rows = connection.execute(select(*KICKED_RECORD_COLUMNS).where(*earlier)).all()
-            _kick(connection, rows, kicked)
+            kick_rows(connection, rows, kicked)
     over_bound = kicked_by_new_token is None and _over_bound(connection, issued, token_hash, bound)
     recorded = _record_statements(connection.dialect.name)[recorded_for].rowcount(
         connection,
@@ -228,13 +228,13 @@ def record_token(
         raise UserNotFound()
     if over_bound:
         beyond = _bound_params(issued, token_hash) | {"keep": bound - 1}
-        _kick(connection, connection.execute(_select_beyond_bound, beyond).all(), kicked)
+        kick_rows(connection, connection.execute(_select_beyond_bound, beyond).all(), kicked)
     if kicked and on_kicks is not None:
         on_kicks(connection, kicked)
     return RecordedToken(issued, token_hash, kicked)
 
 
-def _kick(connection: Connection, rows, kicked: KickedRecords) -> None:
+def kick_rows(connection: Connection, rows, kicked: KickedRecords) -> None:
     """Kick the records of `rows` (KICKED_RECORD_COLUMNS), adding them to `kicked`."""
     if not rows:
         return
