@@ -14,8 +14,8 @@ must contain 'bench').
 For each route, wrk (bench/<route>.lua of this checkout, 32 connections, a
 warm-up before every run) loads the two in turn for ROUNDS rounds: REF then
 HEAD in the first, HEAD then REF in the second, and so on. The table gives
-each side's median round (req/s and p99 separately) and HEAD / REF of the
-medians, then each round's req/s and ratio; bench/out/ab-<REF's short hash>.md
+each side's median round (req/s and p99 separately) and HEAD / REF, the
+median of the rounds' own ratios, then each round's req/s and ratio; bench/out/ab-<REF's short hash>.md
 gets it too.
 
     .venv/bin/python bench/ab.py HEAD~1                         # 3 rounds of 5 s per route
@@ -26,7 +26,6 @@ gets it too.
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -45,6 +44,10 @@ from bench.run import (  # noqa: E402 - after the path is set
     check_answer,
     ensure_wrk,
     machine,
+    paired_ratio,
+    round_ratios,
+    summarize,
+    turn_order,
     user_rows,
 )
 
@@ -72,24 +75,10 @@ def parse_routes(text: str) -> list[str]:
     return routes
 
 
-def turn_order(rounds: int) -> list[str]:
-    """REF, HEAD; then HEAD, REF; and so on: neither side always runs right after the other."""
-    return [side for n in range(rounds) for side in (SIDES if n % 2 == 0 else SIDES[::-1])]
-
-
-def summarize(rounds: list[dict]) -> dict:
-    """One side's rounds of one route: the median req/s and the median p99, each on its own; all errors."""
-    return {
-        "rps": statistics.median(r["rps"] for r in rounds),
-        "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
-        "errors": sum(r["errors"] for r in rounds),
-        "rounds": [r["rps"] for r in rounds],
-    }
-
-
 def table(labels: dict, summaries: dict) -> list[str]:
-    """Markdown rows: per route, each side's medians and HEAD / REF of them; then each round's req/s and
-    ratio (the two runs of a round are next to each other in time: load that comes and goes moves both)."""
+    """Markdown rows: per route, each side's medians and HEAD / REF (the median of the rounds' own ratios:
+    the two runs of a round are next to each other in time, load that comes and goes moves both); then
+    each round's req/s and ratio."""
     ref, head = labels["ref"], labels["head"]
     lines = [
         f"| route | {ref} req/s | {head} req/s | {head} / {ref} | {ref} p99 ms | {head} p99 ms | errors |",
@@ -98,14 +87,13 @@ def table(labels: dict, summaries: dict) -> list[str]:
     for route, sides in summaries.items():
         r, h = sides["ref"], sides["head"]
         lines.append(
-            f"| {ROUTES[route]} | {r['rps']:.0f} | {h['rps']:.0f} | {100 * h['rps'] / r['rps']:.0f} % | "
+            f"| {ROUTES[route]} | {r['rps']:.0f} | {h['rps']:.0f} | {100 * paired_ratio(h, r):.0f} % | "
             f"{r['p99_ms']:.2f} | {h['p99_ms']:.2f} | {r['errors']} / {h['errors']} |"
         )
     lines.append("")
     for route, sides in summaries.items():
         each = "; ".join(f"{labels[side]} {', '.join(f'{rps:.0f}' for rps in sides[side]['rounds'])}" for side in SIDES)
-        pairs = zip(sides["ref"]["rounds"], sides["head"]["rounds"], strict=True)
-        ratios = ", ".join(f"{100 * h / r:.0f} %" for r, h in pairs)
+        ratios = ", ".join(f"{100 * ratio:.0f} %" for ratio in round_ratios(sides["head"], sides["ref"]))
         lines.append(f"- {ROUTES[route]}, req/s of each round in order: {each}; HEAD / REF of each round: {ratios}")
     return lines
 
@@ -225,7 +213,7 @@ def main() -> None:
         summaries = {}
         for route in routes:
             rounds = {side: [] for side in SIDES}
-            for side in turn_order(args.rounds):
+            for side in turn_order(list(SIDES), args.rounds):
                 rounds[side].append(bench.load(servers[side], route, args.users))
             summaries[route] = {side: summarize(rounds[side]) for side in SIDES}
             r, h = summaries[route]["ref"], summaries[route]["head"]
@@ -249,7 +237,7 @@ def main() -> None:
         f"{databases['ref'].name}, {args.users:,} users seeded in each side's own database; gunicorn with each "
         f"side's gunicorn.conf.py; wrk 2 threads, {CONNECTIONS} connections, {args.seconds} s per run after a "
         f"{args.warmup} s warm-up; {args.rounds} round(s), REF first in odd ones, HEAD first in even ones; "
-        "medians of the rounds.",
+        "medians of the rounds; HEAD / REF is the median of the rounds' own ratios.",
         "Errors (REF / HEAD, all rounds) are non-2xx answers plus socket errors; on the 404, answers other than 404.",
         "",
         *table(labels, summaries),

@@ -32,6 +32,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,11 +263,14 @@ def wrk(server: Server, script: str, seconds: int, env: dict, connections: int =
 class Bench:
     def __init__(self, quick: bool):
         self.quick = quick
-        self.seconds = 3 if quick else 10
-        self.warmup = 1 if quick else 2
-        # The machine may be shared: each comparison alternates its sides, in
-        # several rounds, and keeps each side's best round.
-        self.rounds = 1 if quick else 3
+        self.seconds = 3 if quick else 6
+        self.warmup = 1
+        # The machine is shared and its speed drifts: each comparison runs its
+        # sides turn about, in several short rounds, and takes each ratio from
+        # the rounds' own ratios (paired_ratio). Five rounds of six seconds
+        # cost what three of ten did, and a median of five rounds' ratios
+        # moves less than the ratio of two best rounds.
+        self.rounds = 1 if quick else 5
         self.tmp = Path(tempfile.mkdtemp(prefix="openim-bench-"))
         self.secret = secrets.token_urlsafe(32)
         self.env = {
@@ -297,22 +301,21 @@ class Bench:
         return {**results[-1], "requests_with_warmup": sum(result["requests"] for result in results)}
 
     def compare(self, servers: dict, script: str, users: dict | int, label: str) -> dict:
-        """Each server's best of `rounds` runs of `script`, the servers taking turns; `users`
+        """Each server's `rounds` runs of `script`, summarized, the servers taking turns; `users`
         seeded in all of them or, a dict, in each."""
         seeded = users if isinstance(users, dict) else dict.fromkeys(servers, users)
         return self.take_turns({name: (server, script, seeded[name]) for name, server in servers.items()}, label)
 
     def take_turns(self, runs: dict, label: str) -> dict:
-        """Each named (server, script, users) run's best of `rounds`, the runs taking turns."""
-        best = {}
-        for _ in range(self.rounds):
-            for name, (server, script, users) in runs.items():
-                result = self.load(server, script, users)
-                if name not in best or result["rps"] > best[name]["rps"]:
-                    best[name] = result
+        """Each named (server, script, users) run `rounds` times, turn about (turn_order); each summarized."""
+        measured = {name: [] for name in runs}
+        for name in turn_order(list(runs), self.rounds):
+            server, script, users = runs[name]
+            measured[name].append(self.load(server, script, users))
+        summaries = {name: summarize(results) for name, results in measured.items()}
         for name, (_, script, _) in runs.items():
-            print(f"[{label}] {name:>9} {script:8} {fmt(best[name])}")
-        return best
+            print(f"[{label}] {name:>9} {script:8} {fmt(summaries[name])}")
+        return summaries
 
     def serve(self, target: str, backend: Backend, log_name: str) -> Server:
         return Server(target, {**self.env, "FLASK_SQLALCHEMY_DATABASE_URI": backend.url}, log_name)
@@ -452,6 +455,45 @@ def admin_token(server: Server, secret: str) -> str:
     if body.get("errCode") != 0:
         sys.exit(f"get_admin_token failed: {body}")
     return body["data"]["token"]
+
+
+def turn_order(names: list, rounds: int) -> list:
+    """The names in order, then backwards, and so on: no side always runs right after the same other."""
+    return [name for n in range(rounds) for name in (names if n % 2 == 0 else names[::-1])]
+
+
+def summarize(runs: list[dict]) -> dict:
+    """One side's runs of a comparison: the median req/s, p50 and p99, each on its own; every run's errors;
+    and each run's req/s and p99, in order, for paired_ratio."""
+    return {
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "rounds": [r["rps"] for r in runs],
+        "p99_rounds": [r["p99_ms"] for r in runs],
+    }
+
+
+def round_ratios(a: dict, b: dict, key: str = "rounds") -> list[float]:
+    """a / b of each round: the two runs of a round were next to each other in time."""
+    return [x / y for x, y in zip(a[key], b[key], strict=True)]
+
+
+def paired_ratio(a: dict, b: dict, key: str = "rounds") -> float:
+    """a / b as the median of the rounds' own ratios (req/s by default; "p99_rounds" for the p99).
+
+    The host's speed drifts by tens of percent from one minute to the next
+    (other jobs share it): a ratio of two runs made one after the other moves
+    much less than either run does.
+    """
+    return statistics.median(round_ratios(a, b, key))
+
+
+def ratio_range(a: dict, b: dict, key: str = "rounds", times: bool = False) -> str:
+    """The lowest and highest of the rounds' ratios, in percent (or as "×"): how far one round can mislead."""
+    low, high = min(round_ratios(a, b, key)), max(round_ratios(a, b, key))
+    return f"rounds {low:.1f}–{high:.1f} ×" if times else f"rounds {100 * low:.0f}–{100 * high:.0f} %"
 
 
 def fmt(r: dict) -> str:
@@ -597,7 +639,10 @@ def report(
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory; Python {m['python']}, {m['wrk']}.",
         f"Server: gunicorn with gunicorn.conf.py (sync workers: {workers}); wrk on the same machine, "
         f"2 threads, {CONNECTIONS} connections, {bench.seconds} s per run after a {bench.warmup} s warm-up; "
-        f"each number is the best of {bench.rounds} rounds in which the compared servers take turns.",
+        f"{bench.rounds} round{'s' if bench.rounds > 1 else ''} in which the compared servers take turns, "
+        "in reverse order every other round; "
+        "req/s, p50 and p99 are each server's medians of its rounds, and each ratio (service / floor, on / off…) "
+        "is the median of the rounds' own ratios, with the lowest and highest of them in the Targets table.",
         f"1-minute load average after the runs: {min(bench.load_averages):.1f} to {max(bench.load_averages):.1f} "
         "(the bench itself, gunicorn's workers and wrk, accounts for about 5 to 7; more means other jobs "
         "shared the CPUs and the absolute numbers are low; the ratios, measured turn about, are what counts).",
@@ -627,17 +672,17 @@ def report(
             name_ = {"token": "user_token", "register": "user_register", "trivial": "trivial (404)"}[script]
             lines.append(
                 f"| {name_} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
-                f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * s['rps'] / f['rps']:.0f} % |"
+                f"{f['rps']:.0f} | {f['p99_ms']:.2f} | {f['errors']} | {100 * paired_ratio(s, f):.0f} % |"
             )
         s, b = results[("service", "trivial")], results[(BARE, "trivial")]
         lines.append(
             f"| 404: app vs bare Flask | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | "
-            f"{b['rps']:.0f} | {b['p99_ms']:.2f} | {b['errors']} | {100 * s['rps'] / b['rps']:.0f} % of bare Flask |"
+            f"{b['rps']:.0f} | {b['p99_ms']:.2f} | {b['errors']} | {100 * paired_ratio(s, b):.0f} % of bare Flask |"
         )
         v3, v2 = results[("service", "token_v3")], results[("service", "token_beside_v3")]
         lines.append(
             f"| v3 get_user_token | {v3['rps']:.0f} | {v3['p50_ms']:.2f} | {v3['p99_ms']:.2f} | "
-            f"{v3['errors']} | – | – | – | {100 * v3['rps'] / v2['rps']:.0f} % of v2 user_token |"
+            f"{v3['errors']} | – | – | – | {100 * paired_ratio(v3, v2):.0f} % of v2 user_token |"
         )
         lines += [
             "",
@@ -660,7 +705,7 @@ def report(
             f"| {n:,} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
             for n, r in scale.items()
         ]
-        lines += ["", f"1M / 1k: {100 * big['rps'] / small['rps']:.0f} %", ""]
+        lines += ["", f"1M / 1k: {100 * paired_ratio(big, small):.0f} %", ""]
     if imports:
         i = imports
         lines += [
@@ -691,17 +736,17 @@ def report(
         f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
         for name, r in metrics.items()
     ]
-    lines += ["", f"on / off: {100 * on['rps'] / off['rps']:.0f} %", ""]
+    lines += ["", f"on / off: {100 * paired_ratio(on, off):.0f} %", ""]
     lines += redis_cost.report(redis)
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for name, (_, results) in backends.items():
         s, f = results[("service", "token")], results[("floor", "token")]
         r, rf = results[("service", "register")], results[("floor", "register")]
-        ratio, ratio_r = s["rps"] / f["rps"], r["rps"] / rf["rps"]
+        ratio, ratio_r = paired_ratio(s, f), paired_ratio(r, rf)
         token_target = USER_TOKEN_TARGETS[name]
         lines.append(
             f"| {name}: user_token ≥ {100 * token_target:.0f} % of floor, 0 errors | {percent(ratio, token_target)} "
-            f"({s['errors']} errors) | {verdict(ratio >= token_target and s['errors'] == 0)} |"
+            f"({ratio_range(s, f)}; {s['errors']} errors) | {verdict(ratio >= token_target and s['errors'] == 0)} |"
         )
         lines.append(
             f"| {name}: user_token p99 ≤ 20 ms (issue 5's) | {s['p99_ms']:.1f} ms | {verdict(s['p99_ms'] <= 20)} |"
@@ -709,40 +754,45 @@ def report(
         lines.append(
             f"| {name}: user_register ≥ {100 * USER_REGISTER_TARGET:.0f} % of floor | "
             f"{percent(ratio_r, USER_REGISTER_TARGET)} "
-            f"({r['errors']} errors) | {verdict(ratio_r >= USER_REGISTER_TARGET and r['errors'] == 0)} |"
+            f"({ratio_range(r, rf)}; {r['errors']} errors) | "
+            f"{verdict(ratio_r >= USER_REGISTER_TARGET and r['errors'] == 0)} |"
         )
         for script, route in (("token", "user_token"), ("register", "user_register")):
             s, f = results[("service", script)], results[("floor", script)]
-            times = s["p99_ms"] / f["p99_ms"]
+            times = paired_ratio(s, f, "p99_rounds")
             lines.append(
                 f"| {name}: {route} p99 ≤ {FLOOR_P99_TARGET} × the floor's | {s['p99_ms']:.1f} ms vs "
-                f"{f['p99_ms']:.1f} ms, {shown(times, FLOOR_P99_TARGET, 1, '×')} | "
+                f"{f['p99_ms']:.1f} ms, {shown(times, FLOOR_P99_TARGET, 1, '×')} "
+                f"({ratio_range(s, f, 'p99_rounds', times=True)}) | "
                 f"{verdict(times <= FLOOR_P99_TARGET)} |"
             )
         s, b = results[("service", "trivial")], results[(BARE, "trivial")]
-        ratio = s["rps"] / b["rps"]
+        ratio = paired_ratio(s, b)
         lines.append(
             f"| {name}: 404 ≥ {100 * BARE_FLASK_TARGET:.0f} % of bare Flask's, 0 errors | "
             f"{percent(ratio, BARE_FLASK_TARGET)} "
-            f"(p99 {s['p99_ms']:.1f} vs {b['p99_ms']:.1f} ms, {s['errors']} errors) | "
+            f"({ratio_range(s, b)}; p99 {s['p99_ms']:.1f} vs {b['p99_ms']:.1f} ms, {s['errors']} errors) | "
             f"{verdict(ratio >= BARE_FLASK_TARGET and s['errors'] == 0)} |"
         )
         v3, v2 = results[("service", "token_v3")], results[("service", "token_beside_v3")]
-        ratio_v3 = v3["rps"] / v2["rps"]
+        ratio_v3 = paired_ratio(v3, v2)
         lines.append(
             f"| {name}: v3 get_user_token ≥ 90 % of v2 user_token, 0 errors | {percent(ratio_v3, 0.9)} "
-            f"({v3['errors']} errors) | {verdict(ratio_v3 >= 0.9 and v3['errors'] == 0)} |"
+            f"({ratio_range(v3, v2)}; {v3['errors']} errors) | {verdict(ratio_v3 >= 0.9 and v3['errors'] == 0)} |"
         )
-    ratio = on["rps"] / off["rps"]
+    ratio = paired_ratio(on, off)
     lines.append(
-        f"| metrics cost < 5 % of user_token throughput | on / off {percent(ratio, 0.95)} | "
+        f"| metrics cost < 5 % of user_token throughput | on / off {percent(ratio, 0.95)} ({ratio_range(on, off)}) | "
         f"{verdict(ratio >= 0.95 and on['errors'] == 0)} |"
     )
     lines += redis_cost.target(redis)
     lines += records.target(token_records)
     if scale:
-        ratio = scale[1_000_000]["rps"] / scale[1000]["rps"]
-        lines.append(f"| user_token 1M users ≥ 90 % of 1k users | {percent(ratio, 0.9)} | {verdict(ratio >= 0.9)} |")
+        ratio = paired_ratio(scale[1_000_000], scale[1000])
+        lines.append(
+            f"| user_token 1M users ≥ 90 % of 1k users | {percent(ratio, 0.9)} "
+            f"({ratio_range(scale[1_000_000], scale[1000])}) | {verdict(ratio >= 0.9)} |"
+        )
     if imports:
         ratio = imports["import_rps"] / imports["raw_rps"]
         lines.append(
