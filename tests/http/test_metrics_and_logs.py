@@ -24,6 +24,7 @@ from tests.http.server import REQUEST_TIMEOUT_SECONDS, all_at_once, worker_pids
 pytestmark = pytest.mark.http
 
 WORKERS = 3
+MAX_UNKNOWN_REQUESTS = 200
 RESPAWN_TIMEOUT_SECONDS = 30
 
 
@@ -93,6 +94,15 @@ def test_counts_add_up_across_workers_and_survive_a_killed_worker(
     kicks = [lambda: server.post("/auth/force_logout", kick_body(user)) for _ in range(3)]
     assert {answer["errCode"] for _, answer in all_at_once(kicks)} == {0}
     assert {answer["errCode"] for _, answer in all_at_once([lambda: get_unknown(server)] * 5)} == {404}
+    # The counts below must come from several workers (the request log says which). On a busy
+    # machine one worker can win every accept: more 404s, five at once, until another serves one.
+    unknown = 5
+    served_by = Counter(line["pid"] for line in request_lines(server))
+    while len(served_by) < 2 and unknown < MAX_UNKNOWN_REQUESTS:
+        assert {answer["errCode"] for _, answer in all_at_once([lambda: get_unknown(server)] * 5)} == {404}
+        unknown += 5
+        served_by = Counter(line["pid"] for line in request_lines(server))
+    assert len(served_by) >= 2, served_by
 
     samples = scrape(server)
     assert value(samples, "openim_registrations_total") == 13
@@ -106,13 +116,10 @@ def test_counts_add_up_across_workers_and_survive_a_killed_worker(
     assert requests_of(samples, "/auth/user_token", "401") == 4
     assert requests_of(samples, "/auth/user_token", "1101") == 2
     assert requests_of(samples, "/auth/force_logout", "0") == 3
-    assert requests_of(samples, "<unmatched>", "404") == 5 + 1  # and the readiness probe of the start
+    assert requests_of(samples, "<unmatched>", "404") == unknown + 1  # and the readiness probe of the start
     assert value(samples, "openim_http_request_duration_seconds_count", route="/auth/user_token") == 24
     assert value(samples, "openim_http_request_duration_seconds_bucket", route="/auth/user_token", le="+Inf") == 24
     assert value(samples, "openim_http_unavailable_total", route="/auth/user_token") == 0
-    # The counts above came from several workers (the request log says which).
-    served_by = Counter(line["pid"] for line in request_lines(server))
-    assert len(served_by) >= 2, served_by
 
     # SIGKILL the busiest worker: gunicorn replaces it, and its counts stay in the totals.
     master = server.process.pid
