@@ -7,7 +7,8 @@ server). Cluster: one instance per node of the Galera cluster on 127.0.0.1:3311-
 GALERA_CLUSTER_SCRIPT) if `status` shows it down, and taken down at the end only then.
 Each database is seeded with the same users; then three wrk processes at once, one per
 instance, 32 connections in all, load user_token and user_register (a fresh userID per
-request); the two setups take turns, best of the rounds. The results replace the section
+request); the two setups take turns, in reverse order every other round, and each ratio is
+the median of the rounds' own ratios (bench/run.py's paired_ratio). The results replace the section
 of BENCHMARKS.md between the galera-bench markers (bench/run.py carries it over).
 
     .venv/bin/python bench/galera.py                 # ~2.5 minutes; writes BENCHMARKS.md
@@ -41,6 +42,9 @@ from bench.run import (  # noqa: E402 - after the path is set
     ensure_wrk,
     machine,
     mysql_answers,
+    paired_ratio,
+    summarize,
+    turn_order,
     user_rows,
     wrk,
 )
@@ -177,30 +181,29 @@ def drive(bench: Bench, servers: list[Server], script: str, seconds: int, users:
 
 
 def compare(bench: Bench, setups: dict, script: str, users: int) -> dict:
-    """Each setup's best of `rounds` (warm-up, then measured), the setups taking turns."""
-    best, rounds, errors = {}, {name: [] for name in setups}, {name: 0 for name in setups}
-    for _ in range(bench.rounds):
-        for name, servers in setups.items():
-            try:
-                drive(bench, servers, script, bench.warmup, users)
-                result = drive(bench, servers, script, bench.seconds, users)
-            except subprocess.CalledProcessError:  # once: the machine is shared, a blip is not the setup
-                time.sleep(3)
-                result = drive(bench, servers, script, bench.seconds, users)
-            bench.load_averages.append(os.getloadavg()[0])
-            print(
-                f"[{name:>10}] {script:8} {result['rps']:7.0f} req/s (per instance "
-                f"{' + '.join(f'{r:.0f}' for r in result['parts'])})  p99 {result['p99_ms']:7.2f} ms  "
-                f"errors {result['errors']}"
-            )
-            rounds[name].append(result["rps"])
-            errors[name] += result["errors"]
-            if name not in best or result["rps"] > best[name]["rps"]:
-                best[name] = result
-    for name in setups:
-        best[name]["rounds"] = rounds[name]
-        best[name]["errors"] = errors[name]  # of every measured round, not only the best
-    return best
+    """Each setup's `rounds` runs (warm-up, then measured), turn about (turn_order), summarized;
+    "parts" and "split" are its median round's."""
+    measured = {name: [] for name in setups}
+    for name in turn_order(list(setups), bench.rounds):
+        servers = setups[name]
+        try:
+            drive(bench, servers, script, bench.warmup, users)
+            result = drive(bench, servers, script, bench.seconds, users)
+        except subprocess.CalledProcessError:  # once: the machine is shared, a blip is not the setup
+            time.sleep(3)
+            result = drive(bench, servers, script, bench.seconds, users)
+        bench.load_averages.append(os.getloadavg()[0])
+        print(
+            f"[{name:>10}] {script:8} {result['rps']:7.0f} req/s (per instance "
+            f"{' + '.join(f'{r:.0f}' for r in result['parts'])})  p99 {result['p99_ms']:7.2f} ms  "
+            f"errors {result['errors']}"
+        )
+        measured[name].append(result)
+    summaries = {}
+    for name, results in measured.items():
+        median_round = sorted(results, key=lambda result: result["rps"])[len(results) // 2]
+        summaries[name] = {**summarize(results), "parts": median_round["parts"], "split": median_round["split"]}
+    return summaries
 
 
 def log_count(servers: list[Server], needle: str) -> int:
@@ -221,14 +224,16 @@ def section(bench: Bench, users: int, results: dict, notes: dict) -> str:
         f"Both setups: {users:,} users; {INSTANCES} gunicorn instances of {WORKERS} sync workers each, loaded at "
         f"once by {INSTANCES} wrk processes (one per instance, {' + '.join(map(str, split))} = {sum(split)} "
         f"connections, 2 threads each), {bench.seconds} s per run after a {bench.warmup} s warm-up; "
-        f"best of {bench.rounds} rounds in which the setups take turns. user_register: a fresh userID per request.",
+        f"{bench.rounds} rounds in which the setups take turns, in reverse order every other round. "
+        "user_register: a fresh userID per request.",
         f"Standalone: all three instances on the MariaDB on 127.0.0.1:3306 ({notes['standalone']}). "
         f"Cluster: instance N on Galera node N, 127.0.0.1:3311–3313 (`galera-cluster.sh`; {notes['cluster']}; "
         f"{notes['cluster_origin']}).",
         f"Load: `uptime` before the run: {notes['uptime']}; 1-minute load average after the runs: "
         f"{min(bench.load_averages):.1f} to {max(bench.load_averages):.1f} (the bench itself accounts for "
         "about 5 to 7 on this machine; more means other jobs shared the CPUs).",
-        "req/s and p99 are of each setup's best round, p99 the worst of its three wrk processes'; errors "
+        "req/s and p99 are each setup's medians of its rounds (a round's p99: the worst of its three wrk "
+        "processes'), and Galera / standalone the median of the rounds' own ratios; errors "
         "(non-2xx answers plus socket errors) are those of all its measured rounds. "
         "From the gunicorn logs of all runs, warm-ups included: MySQL errors 1213/1205 retried by the service "
         f"(`{RETRY_NEEDLE}`) standalone {notes['retries']['Standalone']}, cluster {notes['retries']['Galera']}; "
@@ -242,11 +247,11 @@ def section(bench: Bench, users: int, results: dict, notes: dict) -> str:
         s, g = results[script]["Standalone"], results[script]["Galera"]
         lines.append(
             f"| {label} | {s['rps']:.0f} | {s['p99_ms']:.2f} | {s['errors']} | {g['rps']:.0f} | "
-            f"{g['p99_ms']:.2f} | {g['errors']} | {100 * g['rps'] / s['rps']:.0f} % |"
+            f"{g['p99_ms']:.2f} | {g['errors']} | {100 * paired_ratio(g, s):.0f} % |"
         )
     lines += [
         "",
-        "Per instance (req/s): "
+        "Per instance (req/s, of the median round): "
         + "; ".join(
             f"{label} standalone {' + '.join(f'{r:.0f}' for r in results[script]['Standalone']['parts'])}, "
             f"Galera {' + '.join(f'{r:.0f}' for r in results[script]['Galera']['parts'])}"
@@ -302,8 +307,8 @@ def wait_for_lock(path: Path, seconds: float = 240):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=6, help="per measured run (after a 2 s warm-up)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=4, help="per measured run (after a 2 s warm-up)")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     began = time.monotonic()
