@@ -15,8 +15,8 @@ For each route, wrk (bench/<route>.lua of this checkout, 32 connections, a
 warm-up before every run) loads the two in turn for ROUNDS rounds: REF then
 HEAD in the first, HEAD then REF in the second, and so on. The table gives
 each side's median round (req/s and p99 separately) and HEAD / REF, the
-median of the rounds' own ratios, then each round's req/s and ratio; bench/out/ab-<REF's short hash>.md
-gets it too.
+median of the rounds' own ratios, then each round's req/s and ratio;
+bench/out/ab-<REF's short hash>.md gets it too.
 
     .venv/bin/python bench/ab.py HEAD~1                         # 3 rounds of 5 s per route
     .venv/bin/python bench/ab.py bf7458f --rounds 5 --routes token,trivial

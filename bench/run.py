@@ -492,7 +492,8 @@ def paired_ratio(a: dict, b: dict, key: str = "rounds") -> float:
 
 def ratio_range(a: dict, b: dict, key: str = "rounds", times: bool = False) -> str:
     """The lowest and highest of the rounds' ratios, in percent (or as "×"): how far one round can mislead."""
-    low, high = min(round_ratios(a, b, key)), max(round_ratios(a, b, key))
+    ratios = round_ratios(a, b, key)
+    low, high = min(ratios), max(ratios)
     return f"rounds {low:.1f}–{high:.1f} ×" if times else f"rounds {100 * low:.0f}–{100 * high:.0f} %"
 
 

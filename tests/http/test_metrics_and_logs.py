@@ -93,11 +93,9 @@ def test_counts_add_up_across_workers_and_survive_a_killed_worker(
     assert {answer["errCode"] for _, answer in all_at_once(unregistered)} == {1101}
     kicks = [lambda: server.post("/auth/force_logout", kick_body(user)) for _ in range(3)]
     assert {answer["errCode"] for _, answer in all_at_once(kicks)} == {0}
-    assert {answer["errCode"] for _, answer in all_at_once([lambda: get_unknown(server)] * 5)} == {404}
     # The counts below must come from several workers (the request log says which). On a busy
-    # machine one worker can win every accept: more 404s, five at once, until another serves one.
-    unknown = 5
-    served_by = Counter(line["pid"] for line in request_lines(server))
+    # machine one worker can win every accept: 404s, five at once, until another has served one.
+    unknown, served_by = 0, Counter()
     while len(served_by) < 2 and unknown < MAX_UNKNOWN_REQUESTS:
         assert {answer["errCode"] for _, answer in all_at_once([lambda: get_unknown(server)] * 5)} == {404}
         unknown += 5
