@@ -169,10 +169,11 @@ def request_connection() -> Connection:
     v3's calls with an admin token) takes one connection, not two: on
     MySQL/MariaDB one pool ping, and no rollback between the two.
     """
-    connection = g.get(_REQUEST_CONNECTION)
+    app_globals = g._get_current_object()  # resolved once: each read through the proxy is a lookup
+    connection = app_globals.get(_REQUEST_CONNECTION)
     if connection is None:
         connection = db.engine.connect()
-        setattr(g, _REQUEST_CONNECTION, connection)
+        setattr(app_globals, _REQUEST_CONNECTION, connection)
     return connection
 
 
@@ -199,7 +200,7 @@ def fresh_read() -> Iterator[Connection]:
 
 
 def _close_request_connection(_error: BaseException | None) -> None:
-    connection = g.pop(_REQUEST_CONNECTION, None)
+    connection = g._get_current_object().pop(_REQUEST_CONNECTION, None)
     if connection is None:
         return
     try:
@@ -224,17 +225,18 @@ def run_in_transaction(work: Callable[[Connection], T]) -> T:
 
     @functools.wraps(work)  # the retry log names the unit of work
     def attempt() -> T:
-        if g.get(_IN_TRANSACTION):
+        app_globals = g._get_current_object()
+        if app_globals.get(_IN_TRANSACTION):
             # Begun inside another unit of work: a connection of its own, never the outer transaction.
             with db.engine.begin() as connection:
                 return work(connection)
         connection = request_connection()
-        setattr(g, _IN_TRANSACTION, True)
+        setattr(app_globals, _IN_TRANSACTION, True)
         try:
             with connection.get_transaction() or connection.begin():
                 return work(connection)
         finally:
-            g.pop(_IN_TRANSACTION)
+            app_globals.pop(_IN_TRANSACTION)
 
     return retry_transient(attempt)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from flask import Flask, current_app, g, request
+from flask.ctx import _AppCtxGlobals
 
 from app.web.v2 import answers as v2_answers
 from app.web.v2 import openapi_wording as v2_wording
@@ -45,11 +46,15 @@ def dialect_of_path(app: Flask, path: str) -> Dialect:
 
 
 def dialect_of_request() -> Dialect:
-    dialect = dialect_of_path(current_app, request.path)
-    g.dialect = dialect.name
+    # Each of Flask's proxies resolved once: every attribute read through one is a lookup of its own.
+    dialect = dialect_of_path(current_app._get_current_object(), request._get_current_object().path)
+    g._get_current_object().dialect = dialect.name
     return dialect
 
 
-def dialect_name() -> str:
-    """The name of the dialect that answered (or answers) this request, for its log line and metrics."""
-    return g.get("dialect") or dialect_of_request().name
+def dialect_name(app_globals: _AppCtxGlobals) -> str:
+    """The name of the dialect that answered (or answers) this request, for its log line and metrics.
+
+    `app_globals` is flask.g, resolved by the caller (web/every_answer.py).
+    """
+    return app_globals.get("dialect") or dialect_of_request().name

@@ -39,7 +39,7 @@ def handle_http_error(error: HTTPException):
     if known is None:
         envelope, status = answers.answer_http_error(error)
         known = _http_error_bytes[key] = (current_app.json.dumps(envelope).encode(), status, envelope["errCode"])
-    body, status, g.err_code = known
+    body, status, g._get_current_object().err_code = known
     # Keep werkzeug's headers (a 405 must carry Allow, RFC 9110), not its HTML Content-Type.
     headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     return Response(body, status, headers, mimetype=JSON)

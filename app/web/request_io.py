@@ -1,6 +1,7 @@
 """From HTTP request to validated dict, and from dict to Go-style JSON response."""
 
-from flask import g, request
+from flask import Request, g, request
+from flask.ctx import _AppCtxGlobals
 from flask.json.provider import JSONProvider
 from gunicorn.http.errors import NoMoreData, ParseException
 from marshmallow import ValidationError
@@ -13,7 +14,17 @@ from app.wire_format.schema_base import WireSchema, describe_errors
 
 def operation_id() -> str:
     """The caller's operationID as far as it is known: body first, then header."""
-    return g.get("operation_id") or request.headers.get("operationID", "")
+    return operation_id_in(g._get_current_object(), request._get_current_object())
+
+
+def operation_id_in(app_globals: _AppCtxGlobals, current_request: Request) -> str:
+    """operation_id() on flask.g and the request, resolved by the caller (web/every_answer.py)."""
+    return app_globals.get("operation_id") or header_operation_id(current_request) or ""
+
+
+def header_operation_id(current_request: Request) -> str | None:
+    """The `operationID` header: read from the WSGI environ, as request.headers would, without building it."""
+    return current_request.environ.get("HTTP_OPERATIONID")
 
 
 def read_body() -> bytes:
@@ -27,15 +38,16 @@ def read_body() -> bytes:
     gunicorn decodes a chunked body while it is read here: a bad chunk size,
     a chunk without its CRLF or a malformed trailer is the caller's mistake.
     """
+    current = request._get_current_object()
     try:
-        body = request.get_data(cache=False)
-        limit = request.max_content_length
+        body = current.get_data(cache=False)
+        limit = current.max_content_length
         if (
             limit is not None
             and len(body) >= limit
-            and request.content_length is None
-            and request.environ.get("wsgi.input_terminated")
-            and request.input_stream.read(1)
+            and current.content_length is None
+            and current.environ.get("wsgi.input_terminated")
+            and current.input_stream.read(1)
         ):
             raise RequestEntityTooLarge()
     except (ParseException, NoMoreData):
@@ -54,15 +66,15 @@ def load_request(schema: WireSchema) -> dict:
         raise InvalidInput(str(exc)) from None
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object")
-    header_operation_id = request.headers.get("operationID")
+    from_header = header_operation_id(request._get_current_object())
     try:
-        data = schema.load_wire(body, header_operation_id)
+        data = schema.load_wire(body, from_header)
     except ValidationError as exc:
         # The operationID, when it was valid, still names the request in the log.
         valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        g.operation_id = valid.get("operation_id", header_operation_id)
+        g.operation_id = valid.get("operation_id", from_header)
         raise InvalidInput(describe_errors(exc.messages), fields=exc.messages) from None
-    g.operation_id = data.get("operation_id", header_operation_id)
+    g._get_current_object().operation_id = data.get("operation_id", from_header)
     return data
 
 

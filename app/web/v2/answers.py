@@ -45,7 +45,7 @@ def row_for(failure: type[errors.ServiceError]) -> tuple[int, int, str | None]:
 
 
 def envelope(err_code: int, err_msg: str = "", data=None, http_status: int = 200):
-    g.err_code = err_code
+    g._get_current_object().err_code = err_code  # resolved: cheaper than setting through the proxy
     return {"errCode": err_code, "errMsg": err_msg, "data": data}, http_status
 
 

@@ -69,7 +69,7 @@ def omit_zero_values(value):
 
 
 def envelope(err_code: int, err_msg: str = "", err_dlt: str = "", data=None, http_status: int = 200):
-    g.err_code = err_code
+    g._get_current_object().err_code = err_code  # resolved: cheaper than setting through the proxy
     answer = {"errCode": err_code, "errMsg": err_msg, "errDlt": err_dlt}
     if data is not None:
         answer["data"] = omit_zero_values(data)

@@ -13,7 +13,7 @@ from marshmallow import Schema
 
 from app.errors import InvalidInput
 from app.rules import access
-from app.web.request_io import load_request
+from app.web.request_io import header_operation_id, load_request
 
 bp = Blueprint("v3", __name__)
 
@@ -32,18 +32,19 @@ MAX_OPERATION_ID_LENGTH = 64
 
 @bp.before_request
 def check_headers() -> None:
-    operation_id = request.headers.get("operationID")
+    current = request._get_current_object()  # resolved once: each read through the proxy is a lookup
+    operation_id = header_operation_id(current)
     if not operation_id:
         raise InvalidInput("header must have operationID", fields={"operationID": ["Missing header."]})
     if len(operation_id) > MAX_OPERATION_ID_LENGTH:
         message = f"Longer than {MAX_OPERATION_ID_LENGTH} characters."
         raise InvalidInput(f"header operationID: {message}", fields={"operationID": [message]})
-    if request.endpoint in WITHOUT_TOKEN:
+    if current.endpoint in WITHOUT_TOKEN:
         return
-    token = request.headers.get("token")
+    token = current.headers.get("token")
     if not token:
         raise InvalidInput("header must have token", fields={"token": ["Missing header."]})
-    g.v3_caller = access.v3_caller(token)
+    g._get_current_object().v3_caller = access.v3_caller(token)
 
 
 def caller() -> access.Caller:
