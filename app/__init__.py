@@ -14,11 +14,12 @@ from app.extensions import migrate
 from app.serving.log_format import use_format
 from app.storage import database, openim_redis
 from app.web.request_io import GoJSONProvider
+from app.web.service_flask import ServiceFlask
 
 
 def create_app(test_config: dict | None = None, *, root_dialect: str = "v2") -> Flask:
     """The service: v2 at the root and v3 under /v3; with root_dialect="v3", only v3, at the root."""
-    app = Flask(
+    app = ServiceFlask(
         __name__,
         instance_path=config.instance_path(),
         instance_relative_config=True,
